@@ -1,0 +1,56 @@
+# The driver's vocabulary: what the machine asks a driver to do.
+#
+# Each store action maps to exactly one store call (Load -> get, Save -> set,
+# Touch -> touch, Destroy -> destroy); the driver reports its outcome back with
+# SessionMachine.store_done(action, result) or store_failed(action, error).
+# SetCookie is the cookie decision: a header to add, no store involved.
+# All are frozen: a driver reads them and never needs to change one.
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Action", "Load", "Save", "Touch", "Destroy", "SetCookie"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """Base class of the store actions. ``sid`` is the id to pass to the store."""
+
+    sid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Load(Action):
+    """Call ``store.get(sid)``; report the record (or None)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Save(Action):
+    """Call ``store.set(sid, record, ttl)``; ``ttl`` is in whole seconds."""
+
+    record: str
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Touch(Action):
+    """Call ``store.touch(sid, record, ttl)``: move the expiry only."""
+
+    record: str
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Destroy(Action):
+    """Call ``store.destroy(sid)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetCookie:
+    """Add ``Set-Cookie: value`` to the response headers."""
+
+    value: str
+
+    @property
+    def header(self) -> tuple[str, str]:
+        return ("Set-Cookie", self.value)

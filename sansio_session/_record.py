@@ -1,0 +1,258 @@
+# The stored record, in express-session's layout, and the session's cookie.
+#
+# A record is strict JSON (never pickle: Beaker CVE-2013-7489):
+#
+#   {"cookie":{"originalMaxAge":60000,"expires":"2026-12-03T19:23:03.506Z",
+#              "httpOnly":true,"path":"/"},"views":1}
+#
+# The cookie object's keys come in express's order (originalMaxAge,
+# partitioned, priority, expires, secure, httpOnly, domain, path, sameSite),
+# with absent ones left out; the session's data keys follow. Times inside are
+# whole milliseconds, as JavaScript keeps them, so a record makes the round
+# trip through a Node app unchanged.
+#
+# A record we cannot trust (not JSON, not an object, a cookie that is not an
+# object, a garbage expires or originalMaxAge, nesting deeper than MAX_DEPTH)
+# raises CorruptRecord, which the machine turns into "no session".
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["SessionCookie", "CorruptRecord", "decode_record", "encode_record", "dump_data"]
+
+#: How deeply a record's data may nest.
+MAX_DEPTH = 32
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_SAME_SITE = {"lax": "lax", "strict": "strict", "none": "none"}
+_PRIORITY = {"low": "low", "medium": "medium", "high": "high"}
+
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+_loads = json.JSONDecoder().decode
+
+
+class CorruptRecord(ValueError):
+    pass
+
+
+class SessionCookie:
+    """The session's cookie: its lifetime and attributes.
+
+    ``max_age`` and ``original_max_age`` are seconds; ``expires`` is POSIX
+    seconds or None (a browser-session cookie). ``max_age`` is measured at
+    the time the request began (the ``now`` the driver passed), and setting
+    it moves ``expires`` and ``original_max_age``, as in express-session.
+    Changing the cookie is not a change of the session's data.
+    """
+
+    __slots__ = (
+        "original_max_age_ms",
+        "expires_ms",
+        "secure",
+        "http_only",
+        "path",
+        "domain",
+        "same_site",
+        "priority",
+        "partitioned",
+        "_now_ms",
+    )
+
+    def __init__(
+        self,
+        *,
+        now_ms: int,
+        original_max_age_ms: int | None,
+        expires_ms: int | None,
+        secure: bool,
+        http_only: bool,
+        path: str,
+        domain: str | None,
+        same_site: str | None,
+        priority: str | None,
+        partitioned: bool,
+    ) -> None:
+        self._now_ms = now_ms
+        self.original_max_age_ms = original_max_age_ms
+        self.expires_ms = expires_ms
+        self.secure = secure
+        self.http_only = http_only
+        self.path = path
+        self.domain = domain
+        self.same_site = same_site
+        self.priority = priority
+        self.partitioned = partitioned
+
+    @property
+    def max_age(self) -> float | None:
+        if self.expires_ms is None:
+            return None
+        return (self.expires_ms - self._now_ms) / 1000
+
+    @max_age.setter
+    def max_age(self, seconds: float | None) -> None:
+        if seconds is None:
+            self.expires_ms = self.original_max_age_ms = None
+            return
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
+            raise TypeError("max_age must be a number of seconds or None")
+        ms = round(seconds * 1000)
+        self.expires_ms = self._now_ms + ms
+        self.original_max_age_ms = ms
+
+    @property
+    def original_max_age(self) -> float | None:
+        return None if self.original_max_age_ms is None else self.original_max_age_ms / 1000
+
+    @property
+    def expires(self) -> float | None:
+        return None if self.expires_ms is None else self.expires_ms / 1000
+
+    def reset_max_age(self, now_ms: int) -> None:
+        """Move the expiry to now + the original max age (express's resetMaxAge)."""
+        self._now_ms = now_ms
+        if self.original_max_age_ms is None:
+            self.expires_ms = None
+        else:
+            self.expires_ms = now_ms + self.original_max_age_ms
+
+    def to_json(self) -> str:
+        parts = [
+            '{"originalMaxAge":',
+            "null" if self.original_max_age_ms is None else str(self.original_max_age_ms),
+        ]
+        if self.partitioned:
+            parts.append(',"partitioned":true')
+        if self.priority is not None:
+            parts.append(',"priority":"' + self.priority + '"')
+        parts.append(',"expires":')
+        parts.append("null" if self.expires_ms is None else '"' + _iso(self.expires_ms) + '"')
+        if self.secure:
+            parts.append(',"secure":true')
+        parts.append(',"httpOnly":true' if self.http_only else ',"httpOnly":false')
+        if self.domain is not None:
+            parts.append(',"domain":' + _dumps(self.domain))
+        parts.append(',"path":' + _dumps(self.path))
+        if self.same_site is not None:
+            parts.append(',"sameSite":"' + self.same_site + '"')
+        parts.append("}")
+        return "".join(parts)
+
+
+def _iso(ms: int) -> str:
+    # Date.prototype.toJSON: 2026-12-03T19:23:03.506Z
+    seconds, millis = divmod(ms, 1000)
+    t = datetime.fromtimestamp(seconds, timezone.utc)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        millis,
+    )
+
+
+def _parse_iso(text: object) -> int:
+    if not isinstance(text, str) or len(text) > 40:
+        raise CorruptRecord("cookie.expires is not a date")
+    if text.endswith("Z"):  # Python 3.10's fromisoformat does not take "Z"
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CorruptRecord("cookie.expires is not a date") from None
+    if moment.tzinfo is None:
+        raise CorruptRecord("cookie.expires has no time zone")
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def dump_data(data: dict[str, Any]) -> str:
+    """The JSON of the session's data: its fingerprint and its stored form."""
+    return _dumps(data)
+
+
+def encode_record(cookie: SessionCookie, data_json: str) -> str:
+    head = '{"cookie":' + cookie.to_json()
+    return head + "}" if data_json == "{}" else head + "," + data_json[1:]
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+def decode_record(text: object, *, now_ms: int) -> tuple[SessionCookie, dict[str, Any]]:
+    """Parse a stored record into its cookie and its data."""
+    if not isinstance(text, str):
+        raise CorruptRecord("the record is not text")
+    try:
+        record = _loads(text)
+    except (ValueError, RecursionError):
+        raise CorruptRecord("the record is not JSON") from None
+    if not isinstance(record, dict):
+        raise CorruptRecord("the record is not a JSON object")
+    # Only walk the tree when it could be deep: counting brackets is cheap.
+    if text.count("{") + text.count("[") > MAX_DEPTH and _too_deep(record):
+        raise CorruptRecord(f"the record nests deeper than {MAX_DEPTH}")
+    stored = record.pop("cookie", None)
+    if not isinstance(stored, dict):
+        raise CorruptRecord("the record's cookie is not an object")
+    return _decode_cookie(stored, now_ms), record
+
+
+def _decode_cookie(stored: dict[str, Any], now_ms: int) -> SessionCookie:
+    original = stored.get("originalMaxAge")
+    if original is not None:
+        if isinstance(original, bool) or not isinstance(original, (int, float)) or original != original:
+            raise CorruptRecord("cookie.originalMaxAge is not a number")
+        if abs(original) > 1e15:
+            raise CorruptRecord("cookie.originalMaxAge is out of range")
+        original = round(original)
+    expires = stored.get("expires")
+    expires_ms = None if expires is None else _parse_iso(expires)
+    path = stored.get("path", "/")
+    domain = stored.get("domain")
+    if not isinstance(path, str) or not (domain is None or isinstance(domain, str)):
+        raise CorruptRecord("cookie.path or cookie.domain is not a string")
+    for text in (path, domain or ""):
+        if ";" in text or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            raise CorruptRecord("cookie.path or cookie.domain has a forbidden character")
+    same_site = stored.get("sameSite")
+    if same_site is True:
+        same_site = "strict"  # the `cookie` package reads true as Strict
+    elif same_site is False:
+        same_site = None
+    elif same_site is not None:
+        same_site = _SAME_SITE.get(str(same_site).lower())
+        if same_site is None:
+            raise CorruptRecord("cookie.sameSite is not a known value")
+    priority = stored.get("priority")
+    if priority is not None:
+        priority = _PRIORITY.get(str(priority).lower())
+        if priority is None:
+            raise CorruptRecord("cookie.priority is not a known value")
+    return SessionCookie(
+        now_ms=now_ms,
+        original_max_age_ms=original,
+        expires_ms=expires_ms,
+        secure=bool(stored.get("secure")),
+        http_only=bool(stored.get("httpOnly", True)),
+        path=path,
+        domain=domain,
+        same_site=same_site,
+        priority=priority,
+        partitioned=bool(stored.get("partitioned")),
+    )

@@ -1,0 +1,170 @@
+# The handler's session: a mutable mapping of JSON values, plus intents.
+#
+# The mapping is plain data; the cookie lives beside it (session.cookie),
+# never inside it. Whether the data changed is decided at the end of the
+# request by comparing its JSON with the JSON it started from (express's
+# fingerprint), so a change deep inside a nested list counts. To keep a
+# request that only reads cheap, we serialise the starting point lazily: the
+# first time the handler could change the data (a write, or a read that hands
+# out a dict or a list it could mutate), the session asks the machine to take
+# the fingerprint first. A handler that reads only strings and numbers costs
+# no JSON work at all.
+#
+# The intents (regenerate, destroy, reload, save) need the store, so they go
+# through the machine, which emits an action, and through the driver's
+# executor, which runs it: in a framework they return an awaitable (a
+# coroutine, a Deferred); with the synchronous runner they complete at once.
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ._errors import UsageError
+
+if TYPE_CHECKING:
+    from ._machine import SessionMachine
+    from ._record import SessionCookie
+
+__all__ = ["Session"]
+
+_MUTABLE = (dict, list)
+
+
+class _Gone(dict[str, Any]):
+    # What a session's data becomes once it is destroyed or unset: every use
+    # fails loudly instead of silently changing nothing.
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise UsageError("the session was destroyed or unset; it has no data")
+
+    __getitem__ = __setitem__ = __delitem__ = __iter__ = __len__ = __contains__ = _refuse
+    get = pop = popitem = setdefault = update = clear = keys = values = items = copy = _refuse
+
+
+GONE: dict[str, Any] = _Gone()
+
+
+class Session(MutableMapping[str, Any]):
+    """The session of one request: its data as a mapping, its id and cookie.
+
+    Keys are strings; values must be JSON-serialisable (checked when saved).
+    ``regenerate()``, ``destroy()``, ``reload()`` and ``save()`` need the
+    store: under a driver, await what they return.
+    """
+
+    __slots__ = ("_data", "_pristine", "_machine", "cookie")
+
+    def __init__(self, machine: SessionMachine, data: dict[str, Any], cookie: SessionCookie) -> None:
+        self._machine = machine
+        self._data = data
+        self._pristine = True
+        self.cookie = cookie
+
+    def _spoil(self) -> None:
+        self._machine._before_change()
+        self._pristine = False
+
+    # The mapping. Reads that can hand out a mutable value spoil first.
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        if self._pristine and isinstance(value, _MUTABLE):
+            self._spoil()
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._data.get(key, default)
+        if self._pristine and isinstance(value, _MUTABLE):
+            self._spoil()
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys are strings, not {type(key).__name__}")
+        if key == "cookie":
+            # The record keeps the cookie under this name beside the data.
+            raise KeyError("'cookie' is reserved; use session.cookie")
+        if self._pristine:
+            self._spoil()
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if self._pristine:
+            self._spoil()
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def values(self) -> Any:
+        if self._pristine:
+            self._spoil()
+        return self._data.values()
+
+    def items(self) -> Any:
+        if self._pristine:
+            self._spoil()
+        return self._data.items()
+
+    def clear(self) -> None:
+        if self._pristine:
+            self._spoil()
+        self._data.clear()
+
+    def __repr__(self) -> str:
+        return f"<Session {self._machine.describe_id()} {len(self._data)} keys>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy of the data, as plain JSON values."""
+        return self._machine._data_copy()
+
+    # Identity and state.
+    @property
+    def id(self) -> str:
+        return self._machine.sid
+
+    @property
+    def is_new(self) -> bool:
+        """True when the session was created during this request."""
+        return self._machine.is_new
+
+    # Intents that need the store.
+    def regenerate(self, *, keep_data: bool = False) -> Any:
+        """Replace the session by a new one with a new id; the old is destroyed.
+
+        ``keep_data=True`` moves the data to the new id (for a login, as a
+        defence against session fixation that keeps a shopping cart).
+        """
+        return self._machine._intent_regenerate(keep_data)
+
+    def destroy(self) -> Any:
+        """Destroy the session in the store; the request goes on without one."""
+        return self._machine._intent_destroy()
+
+    def reload(self) -> Any:
+        """Replace the data with what the store holds now."""
+        return self._machine._intent_reload()
+
+    def save(self) -> Any:
+        """Save the session now, before the end of the request."""
+        return self._machine._intent_save()
+
+    # Intents that need no store.
+    def touch(self) -> None:
+        """Reset the cookie's expiry to now + its original max age."""
+        self._machine._use()
+        self.cookie.reset_max_age(self._machine.now_ms)
+
+    def unset(self) -> None:
+        """Drop the session from the request (``req.session = null``).
+
+        With ``unset="keep"`` the stored session stays as it was; with
+        ``unset="destroy"`` it is destroyed at the end of the request.
+        """
+        self._machine._intent_unset()

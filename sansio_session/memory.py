@@ -1,0 +1,93 @@
+# MemoryStore: the embedded default store.
+#
+# Records are kept as the JSON text the core wrote, so what a caller gets
+# back is always a fresh copy: a handler's unsaved changes can never leak into
+# the store, and nothing the store hands out aliases what it holds. Expiry is
+# checked against a clock that is passed in (the core never reads one itself;
+# the default here is time.time for real use, tests pass their own).
+#
+# Unlike express-session's MemoryStore, which "leaks by design", expired
+# entries are pruned: on every read of them, and by an amortised sweep that
+# runs once every `sweep_every` writes, so a flood of one-off sessions cannot
+# grow the dict without bound.
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ._store import StoredRecord
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """A synchronous, in-process store.
+
+    ``clock`` returns POSIX seconds (default :func:`time.time`). Every method
+    also takes an optional ``now`` that overrides the clock for that call.
+    """
+
+    blocking = False
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, sweep_every: int = 1000) -> None:
+        self._clock = clock
+        self._records: dict[str, tuple[str, float]] = {}
+        self._sweep_every = sweep_every
+        self._writes = 0
+
+    def get(self, sid: str, *, now: float | None = None) -> StoredRecord | None:
+        entry = self._records.get(sid)
+        if entry is None:
+            return None
+        text, expires_at = entry
+        if expires_at <= (self._clock() if now is None else now):
+            del self._records[sid]
+            return None
+        return StoredRecord(text, expires_at)
+
+    def set(self, sid: str, record: str, ttl: int, *, now: float | None = None) -> None:
+        if not isinstance(record, str):
+            raise TypeError("a record is JSON text (str)")
+        now = self._clock() if now is None else now
+        if ttl <= 0:
+            self._records.pop(sid, None)
+            return
+        self._records[sid] = (record, now + ttl)
+        self._writes += 1
+        if self._writes >= self._sweep_every:
+            self.prune(now=now)
+
+    def touch(self, sid: str, record: str, ttl: int, *, now: float | None = None) -> None:
+        # Only the expiry moves; the stored data is kept as it is (a parallel
+        # request may have saved newer data than the record this one holds).
+        now = self._clock() if now is None else now
+        entry = self._records.get(sid)
+        if entry is None or entry[1] <= now:
+            return
+        if ttl <= 0:
+            del self._records[sid]
+            return
+        self._records[sid] = (entry[0], now + ttl)
+
+    def destroy(self, sid: str) -> None:
+        self._records.pop(sid, None)
+
+    def all(self, *, now: float | None = None) -> dict[str, str]:
+        self.prune(now=now)
+        return {sid: text for sid, (text, _) in self._records.items()}
+
+    def length(self, *, now: float | None = None) -> int:
+        self.prune(now=now)
+        return len(self._records)
+
+    def clear(self) -> None:
+        self._records.clear()
+
+    def prune(self, *, now: float | None = None) -> int:
+        """Drop every expired record; return how many were dropped."""
+        now = self._clock() if now is None else now
+        dead = [sid for sid, (_, expires_at) in self._records.items() if expires_at <= now]
+        for sid in dead:
+            del self._records[sid]
+        self._writes = 0
+        return len(dead)
