@@ -7,7 +7,8 @@
 # All are frozen: a driver reads them and never needs to change one.
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 __all__ = ["Action", "Load", "Save", "Touch", "Destroy", "SetCookie"]
 
@@ -34,10 +35,18 @@ class Save(Action):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Touch(Action):
-    """Call ``store.touch(sid, record, ttl)``: move the expiry only."""
+    """Call ``store.touch(sid, record, ttl)``: move the expiry only.
 
-    record: str
+    ``record`` is the session's record as it stands (most stores never read
+    it, so it is built only when asked for).
+    """
+
     ttl: int
+    encode: Callable[[], str] = field(repr=False, compare=False)
+
+    @property
+    def record(self) -> str:
+        return self.encode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -36,6 +36,11 @@ def _decode(value: str) -> str:
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         value = value[1:-1]
     if "%" in value:
+        # Signed ids only ever need these four escapes; replacing them is
+        # the same as unquote() whenever no other "%" is left, and cheaper.
+        fast = value.replace("%3A", ":").replace("%2F", "/").replace("%2B", "+").replace("%3D", "=")
+        if "%" not in fast:
+            return fast
         try:
             return unquote(value, errors="strict")
         except UnicodeDecodeError:

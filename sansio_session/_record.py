@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,6 +29,8 @@ MAX_DEPTH = 32
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SAME_SITE = {"lax": "lax", "strict": "strict", "none": "none"}
+# What may not appear in a cookie attribute: ";" and the control characters.
+_FORBIDDEN = re.compile(r"[;\x00-\x1f\x7f]")
 _PRIORITY = {"low": "low", "medium": "medium", "high": "high"}
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
@@ -144,21 +148,42 @@ class SessionCookie:
 def _iso(ms: int) -> str:
     # Date.prototype.toJSON: 2026-12-03T19:23:03.506Z
     seconds, millis = divmod(ms, 1000)
-    t = datetime.fromtimestamp(seconds, timezone.utc)
+    t = time.gmtime(seconds)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
-        t.year,
-        t.month,
-        t.day,
-        t.hour,
-        t.minute,
-        t.second,
+        t.tm_year,
+        t.tm_mon,
+        t.tm_mday,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec,
         millis,
     )
+
+
+# What Date.prototype.toJSON writes, which is what nearly every record holds.
+_JS_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z\Z")
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    # Howard Hinnant's days_from_civil: days since 1970-01-01, proleptic Gregorian.
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 def _parse_iso(text: object) -> int:
     if not isinstance(text, str) or len(text) > 40:
         raise CorruptRecord("cookie.expires is not a date")
+    match = _JS_ISO.match(text)
+    if match is not None:
+        y, mo, d, h, mi, s, ms = map(int, match.groups())
+        if 1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60:
+            return ((_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + s * 1000 + ms
+        raise CorruptRecord("cookie.expires is not a date")
+    # Anything else ISO-8601 with a zone, e.g. written by another client.
     if text.endswith("Z"):  # Python 3.10's fromisoformat does not take "Z"
         text = text[:-1] + "+00:00"
     try:
@@ -227,11 +252,12 @@ def _decode_cookie(stored: dict[str, Any], now_ms: int) -> SessionCookie:
     domain = stored.get("domain")
     if not isinstance(path, str) or not (domain is None or isinstance(domain, str)):
         raise CorruptRecord("cookie.path or cookie.domain is not a string")
-    for text in (path, domain or ""):
-        if ";" in text or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-            raise CorruptRecord("cookie.path or cookie.domain has a forbidden character")
+    if (path != "/" and _FORBIDDEN.search(path)) or (domain is not None and _FORBIDDEN.search(domain)):
+        raise CorruptRecord("cookie.path or cookie.domain has a forbidden character")
     same_site = stored.get("sameSite")
-    if same_site is True:
+    if isinstance(same_site, str) and same_site in _SAME_SITE:
+        pass  # the common case: as we write it
+    elif same_site is True:
         same_site = "strict"  # the `cookie` package reads true as Strict
     elif same_site is False:
         same_site = None

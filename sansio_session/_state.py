@@ -37,6 +37,10 @@ __all__ = ["Phase", "Call", "TRANSITIONS"]
 
 
 class Phase(enum.Enum):
+    # Members are singletons, so identity is equality: hash them by identity
+    # too (Enum's own __hash__ runs Python code on every table lookup).
+    __hash__ = object.__hash__
+
     #: Made, begin() not called yet.
     IDLE = "IDLE"
     #: A Load action is out; waiting for store_done() or store_failed().
@@ -56,6 +60,8 @@ class Phase(enum.Enum):
 
 
 class Call(enum.Enum):
+    __hash__ = object.__hash__
+
     BEGIN = "begin"
     STORE_DONE = "store_done"
     STORE_FAILED = "store_failed"

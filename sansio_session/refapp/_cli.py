@@ -47,12 +47,14 @@ def parse_args(argv: Sequence[str] | None, prog: str) -> AppConfig:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--store", default="memory", help="memory, sqlite:///path, redis://host:port/db, ...")
     parser.add_argument("--config", default=None, help="a JSON object of session options")
-    parser.add_argument("--store-log", action="store_true", help="record store operations for GET /_store/log")
+    parser.add_argument(
+        "--store-log", action="store_true", help="record store operations for GET /_store/log"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         _refuse("--port must be between 0 and 65535")
     if args.config is None:
-        _refuse("--config is required and must give a secret, e.g. --config '{\"secret\": \"...\"}'")
+        _refuse('--config is required and must give a secret, e.g. --config \'{"secret": "..."}\'')
     try:
         config = json.loads(args.config)
     except ValueError as exc:

@@ -1,0 +1,270 @@
+# The machine's state and the helpers every part of it shares.
+#
+# SessionMachine (in _machine.py) is split by phase of the request into three
+# files that share this base: the start and the store reports (_machine.py),
+# the handler's intents (_intents.py), and the end of the request
+# (_ending.py). Only this class has slots; the mixins add behaviour only.
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from ._actions import Action, Destroy, Save
+from ._errors import SerializationError, UsageError
+from ._options import SessionOptions
+from ._record import CorruptRecord, SessionCookie, decode_record, dump_data, encode_record
+from ._session import Session
+from ._state import TRANSITIONS, Call, Phase
+from ._store import BROWSER_SESSION_TTL, StoredRecord
+
+if TYPE_CHECKING:
+    from ._machine import SessionMachine
+
+__all__ = ["MachineBase", "Executor", "ORIGINAL"]
+
+log = logging.getLogger("sansio_session")
+
+#: What a driver gives the machine to run the actions of the session's
+#: intents (regenerate, destroy, reload, save). It runs the action (None:
+#: nothing to run), reports the result to the machine, and returns what the
+#: intent method returns: an awaitable in an async driver.
+Executor = Callable[["SessionMachine", "Action | None"], Any]
+
+
+class _Original:
+    # Stands for "the fingerprint of the data as it started", before anyone
+    # needed it serialised (see _session.py on why that is lazy).
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ORIGINAL"
+
+
+ORIGINAL = _Original()
+
+
+class MachineBase:
+    """The facts one request's session machine keeps."""
+
+    __slots__ = (
+        "options",
+        "executor",
+        "phase",
+        "now_ms",
+        "_secure_request",
+        "_had_cookie",
+        "_cookie_id",
+        "_sid",
+        "_session",
+        "is_new",
+        "_regenerated",
+        "_stored",
+        "_original_fp",
+        "_saved_fp",
+        "_expiry_reset",
+        "_cookie_decided",
+        "_cookie_sent",
+        "_headers_early",
+        "_unset",
+        "_destroyed",
+        "_pending",
+        "_bypass",
+        "_cookie_shape",
+    )
+
+    def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
+        self.options = options
+        self.executor = executor
+        self.phase = Phase.IDLE
+        self.now_ms = 0
+        self._secure_request = False
+        self._had_cookie = False
+        self._cookie_id: str | None = None
+        self._sid: str | None = None
+        self._session: Session | None = None
+        self.is_new = True
+        self._regenerated = False
+        self._stored = False
+        self._original_fp: str | _Original = ORIGINAL
+        self._saved_fp: str | _Original | None = None
+        self._expiry_reset = False
+        self._cookie_decided = False
+        self._cookie_sent = False
+        self._headers_early = False
+        self._unset = False
+        self._destroyed = False
+        self._pending: tuple[str, Action | None, bool] | None = None
+        self._bypass = False
+        self._cookie_shape: tuple[object, ...] | None = None
+
+    # -- the phase table ---------------------------------------------------
+
+    def _enter(self, call: Call) -> None:
+        if call not in TRANSITIONS[self.phase]:
+            phase = self.phase
+            self.phase = Phase.ERROR
+            raise UsageError(f"{call.value}() is not allowed in phase {phase.value}")
+
+    def _move(self, call: Call, phase: Phase, came_from: Phase) -> None:
+        assert phase in TRANSITIONS[came_from][call], (came_from, call, phase)
+        self.phase = phase
+
+    def _use(self) -> None:
+        if self.phase is not Phase.ACTIVE:
+            self._enter(Call.USE)
+
+    # -- sessions ------------------------------------------------------------
+
+    def _new_cookie(self, now_ms: int) -> SessionCookie:
+        c = self.options.cookie
+        secure = self._secure_request if c.secure == "auto" else c.secure
+        same_site = c.same_site
+        if same_site == "auto":
+            same_site = "none" if self._secure_request else "lax"
+        max_age_ms = c.max_age_ms
+        return SessionCookie(
+            now_ms=now_ms,
+            original_max_age_ms=max_age_ms,
+            expires_ms=None if max_age_ms is None else now_ms + max_age_ms,
+            secure=bool(secure),
+            http_only=c.http_only,
+            path=c.path,
+            domain=c.domain,
+            same_site=same_site,
+            priority=c.priority,
+            partitioned=c.partitioned,
+        )
+
+    def _generate(self, now_ms: int, data: dict[str, Any] | None = None) -> None:
+        self._sid = None  # made on first use: many requests never need one
+        self.is_new = True
+        self._stored = False
+        self._session = Session(
+            cast("SessionMachine", self), {} if data is None else data, self._new_cookie(now_ms)
+        )
+        self._original_fp = ORIGINAL
+        self._saved_fp = None
+        self._cookie_shape = None
+
+    def _adopt(self, result: object, now_ms: int) -> bool:
+        store_expiry = None
+        if isinstance(result, StoredRecord):
+            text: object = result.text
+            store_expiry = result.expires_at
+        else:
+            text = result
+        try:
+            cookie, data = decode_record(text, now_ms=now_ms)
+        except CorruptRecord as exc:
+            self._event("corrupt_record", reason=str(exc))
+            return False
+        if store_expiry is not None and cookie.expires_ms is not None:
+            # The store's own expiry is the real one: a touch moves it without
+            # rewriting the record (connect-redis's EXPIRE).
+            cookie.expires_ms = int(store_expiry * 1000)
+        if cookie.expires_ms is not None and cookie.expires_ms <= now_ms:
+            self._event("expired")
+            return False
+        self._session = Session(cast("SessionMachine", self), data, cookie)
+        self._cookie_shape = _cookie_shape(cookie)
+        self._sid = self._cookie_id
+        self.is_new = False
+        self._stored = True
+        self._original_fp = ORIGINAL
+        self._saved_fp = None if self.options.resave else ORIGINAL
+        return True
+
+    @property
+    def sid(self) -> str:
+        if self._sid is None:
+            if self._session is None:
+                raise UsageError("there is no session, so no id")
+            self._sid = self.options.genid()
+        return self._sid
+
+    def describe_id(self) -> str:
+        """A stable, keyed digest of the id, safe to log (never the id itself)."""
+        if self._sid is None:
+            return "(new)"
+        return hmac.digest(self.options.secrets[0], b"log:" + self._sid.encode(), "sha256")[:6].hex()
+
+    def _data_copy(self) -> dict[str, Any]:
+        assert self._session is not None
+        result: dict[str, Any] = json.loads(dump_data(self._session._data))
+        return result
+
+    def _before_change(self) -> None:
+        # The session is about to hand out or change its data: take the
+        # starting fingerprint now, while the data is still as it started.
+        if self.phase is not Phase.ACTIVE:
+            self._enter(Call.USE)
+        assert self._session is not None
+        fp = self._fingerprint_of(self._session._data)
+        self._original_fp = fp
+        if self._saved_fp is ORIGINAL:
+            self._saved_fp = fp
+
+    def _fingerprint_of(self, data: dict[str, Any]) -> str:
+        try:
+            return dump_data(data)
+        except (TypeError, ValueError) as exc:
+            raise _name_the_key(data, exc) from exc
+
+    def _current_fp(self) -> str | _Original:
+        assert self._session is not None
+        if self._session._pristine:
+            return ORIGINAL
+        return self._fingerprint_of(self._session._data)
+
+    def _event(self, name: str, **detail: Any) -> None:
+        hook = self.options.on_event
+        if hook is not None:
+            hook(name, {"session": self.describe_id(), **detail})
+        if log.isEnabledFor(logging.INFO):
+            log.info("session %s: %s %s", self.describe_id(), name, detail or "")
+
+    def _ttl(self) -> int:
+        assert self._session is not None
+        expires_ms = self._session.cookie.expires_ms
+        if expires_ms is None:
+            return BROWSER_SESSION_TTL
+        return math.ceil((expires_ms - self.now_ms) / 1000)
+
+    def _save_action(self) -> Save | Destroy | None:
+        assert self._session is not None
+        session = self._session
+        try:
+            data_json = dump_data(session._data)
+        except (TypeError, ValueError) as exc:
+            raise _name_the_key(session._data, exc) from exc
+        ttl = self._ttl()
+        if ttl <= 0:
+            return Destroy(sid=self.sid) if self._stored else None
+        return Save(sid=self.sid, record=encode_record(session.cookie, data_json), ttl=ttl)
+
+
+def _cookie_shape(cookie: SessionCookie) -> tuple[object, ...]:
+    # Everything about a stored cookie except its sliding expiry.
+    return (
+        cookie.original_max_age_ms,
+        cookie.secure,
+        cookie.http_only,
+        cookie.path,
+        cookie.domain,
+        cookie.same_site,
+        cookie.priority,
+        cookie.partitioned,
+    )
+
+
+def _name_the_key(data: dict[str, Any], exc: Exception) -> SerializationError:
+    for key, value in data.items():
+        try:
+            dump_data({key: value})
+        except (TypeError, ValueError):
+            return SerializationError(f"session value for key {key!r} cannot be stored as JSON: {exc}")
+    return SerializationError(f"session data cannot be stored as JSON: {exc}")
