@@ -41,7 +41,7 @@ class MemoryStore:
             return None
         text, expires_at = entry
         if expires_at <= (self._clock() if now is None else now):
-            del self._records[sid]
+            self._records.pop(sid, None)
             return None
         return StoredRecord(text, expires_at)
 
@@ -65,7 +65,7 @@ class MemoryStore:
         if entry is None or entry[1] <= now:
             return
         if ttl <= 0:
-            del self._records[sid]
+            self._records.pop(sid, None)
             return
         self._records[sid] = (entry[0], now + ttl)
 
@@ -74,7 +74,7 @@ class MemoryStore:
 
     def all(self, *, now: float | None = None) -> dict[str, str]:
         self.prune(now=now)
-        return {sid: text for sid, (text, _) in self._records.items()}
+        return {sid: text for sid, (text, _) in list(self._records.items())}
 
     def length(self, *, now: float | None = None) -> int:
         self.prune(now=now)
@@ -83,11 +83,15 @@ class MemoryStore:
     def clear(self) -> None:
         self._records.clear()
 
+    def close(self) -> None:
+        """Nothing to release; here so every store can be closed alike."""
+
     def prune(self, *, now: float | None = None) -> int:
         """Drop every expired record; return how many were dropped."""
         now = self._clock() if now is None else now
-        dead = [sid for sid, (_, expires_at) in self._records.items() if expires_at <= now]
+        # list(): safe even if another thread writes meanwhile.
+        dead = [sid for sid, (_, expires_at) in list(self._records.items()) if expires_at <= now]
         for sid in dead:
-            del self._records[sid]
+            self._records.pop(sid, None)
         self._writes = 0
         return len(dead)
