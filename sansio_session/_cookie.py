@@ -17,6 +17,7 @@
 # an IMF-fixdate and never Max-Age.
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import quote, unquote
 
@@ -27,6 +28,7 @@ MAX_HEADER = 65536
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MALFORMED_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
 # What encodeURIComponent leaves alone.
 _URI_COMPONENT_SAFE = "-_.!~*'()"
 
@@ -41,6 +43,10 @@ def _decode(value: str) -> str:
         fast = value.replace("%3A", ":").replace("%2F", "/").replace("%2B", "+").replace("%3D", "=")
         if "%" not in fast:
             return fast
+        # decodeURIComponent fails on the whole value at any malformed
+        # escape (and on bad UTF-8): then the raw value is kept.
+        if _MALFORMED_ESCAPE.search(value):
+            return value
         try:
             return unquote(value, errors="strict")
         except UnicodeDecodeError:

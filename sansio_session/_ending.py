@@ -14,6 +14,7 @@ from ._options import SessionOptions
 from ._record import dump_data, encode_record
 from ._signing import sign
 from ._state import Call, Phase
+from ._store import BROWSER_SESSION_TTL
 
 __all__ = ["EndingMixin"]
 
@@ -40,6 +41,32 @@ class EndingMixin(MachineBase):
         if not saved and saved_fp is ORIGINAL and current == self._original_fp:
             saved = not self._regenerated
         return self.is_new, self._regenerated or data_changed, saved, saved_fp is not None
+
+    def _touch_is_recent(self, sliding_ms: int | None) -> bool:
+        # touch_after: the store's expiry was last moved at (its expiry - the
+        # sliding lifetime); skip the refresh if that was less than
+        # touch_after ago. Without a store expiry we cannot tell, so touch.
+        touch_after = self.options.touch_after
+        store_expiry = self._store_expiry_ms
+        if touch_after is None or store_expiry is None:
+            return False
+        lifetime = BROWSER_SESSION_TTL * 1000 if sliding_ms is None else sliding_ms
+        return self.now_ms - (store_expiry - lifetime) < touch_after * 1000
+
+    def cache_headers(self, *, cookie_set: bool, has_cache_control: bool) -> list[tuple[str, str]]:
+        """Headers that keep shared caches from serving one user's session to another.
+
+        A response that read the session varies by Cookie; one that sets the
+        session cookie must not be stored by a shared cache (Flask
+        CVE-2023-30861), so it gets ``Cache-Control: private`` unless the
+        handler chose its own Cache-Control.
+        """
+        headers = []
+        if self._session_read and not self._bypass:
+            headers.append(("Vary", "Cookie"))
+        if cookie_set and not has_cache_control:
+            headers.append(("Cache-Control", "private"))
+        return headers
 
     def set_cookie(self, now: float | None = None) -> SetCookie | None:
         """The cookie decision, taken as the headers are written. Call it once."""
@@ -130,7 +157,7 @@ class EndingMixin(MachineBase):
                 _rules.should_destroy(unset_destroy=options.unset == "destroy", session_gone=self._unset)
                 and self._stored
             ):
-                return Destroy(sid=self.sid)
+                return Destroy(sid=self._key(self.sid))
             return None
         self._reset_expiry()
         id_changed, modified, saved, ever_saved = self._facts()
@@ -157,9 +184,13 @@ class EndingMixin(MachineBase):
         if _rules.should_touch(id_changed=id_changed, will_save=False):
             ttl = self._ttl()
             if ttl <= 0:
-                return Destroy(sid=self.sid)
+                return Destroy(sid=self._key(self.sid))
+            if self._touch_is_recent(session.cookie.original_max_age_ms):
+                return None
             cookie, data = session.cookie, session._data
-            return Touch(sid=self.sid, ttl=ttl, encode=lambda: encode_record(cookie, dump_data(data)))
+            return Touch(
+                sid=self._key(self.sid), ttl=ttl, encode=lambda: encode_record(cookie, dump_data(data))
+            )
         return None
 
 

@@ -41,15 +41,15 @@ class IntentsMixin(MachineBase):
         if self._headers_early:
             self.phase = Phase.ERROR
             raise UsageError("regenerate() after the headers were sent cannot deliver the new id")
-        action = Destroy(sid=self.sid) if self._stored and self._session is not None else None
+        action = Destroy(sid=self._key(self.sid)) if self._stored and self._session is not None else None
         return self._start_intent("regenerate", action, keep_data)
 
     def _intent_destroy(self) -> Any:
-        action = Destroy(sid=self.sid) if self._stored and self._session is not None else None
+        action = Destroy(sid=self._key(self.sid)) if self._stored and self._session is not None else None
         return self._start_intent("destroy", action)
 
     def _intent_reload(self) -> Any:
-        action = Load(sid=self.sid) if self._session is not None else None
+        action = Load(sid=self._key(self.sid)) if self._session is not None else None
         return self._start_intent("reload", action)
 
     def _intent_save(self) -> Any:
@@ -73,6 +73,7 @@ class IntentsMixin(MachineBase):
             session._data = GONE
             self._generate(self.now_ms, data)
             self._regenerated = True
+            self._event("regenerated")
             if keep:
                 # The data moved unchanged; the id change alone makes it
                 # "modified", so it is saved under the new id.
@@ -80,6 +81,7 @@ class IntentsMixin(MachineBase):
                 self._session._pristine = False
         elif kind == "destroy":
             session._data = GONE
+            self._event("destroyed")
             self._session = None
             self._destroyed = True
             self._stored = False
@@ -107,5 +109,6 @@ class IntentsMixin(MachineBase):
             # modified after this (its id is not the one the request began
             # with), so the end of the request saves it again and sends its
             # cookie.
+            self._event("saved" if self._stored else "created")
             self._stored = True
             self._saved_fp = self._current_fp()

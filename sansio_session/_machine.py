@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _rules
-from ._actions import Action, Load, Save
+from ._actions import Action, Load, Save, Touch
 from ._cookie import find_cookie
 from ._ending import EndingMixin
 from ._errors import StoreError, UsageError
@@ -79,7 +79,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
                 if sid is not None and options.valid_id(sid):
                     self._cookie_id = sid
                     self._move(Call.BEGIN, Phase.LOADING, Phase.IDLE)
-                    return Load(sid=sid)
+                    return Load(sid=self._key(sid))
                 self._event("invalid_id" if sid is not None else "bad_signature")
             else:
                 self._event("bad_signature")
@@ -98,11 +98,16 @@ class SessionMachine(IntentsMixin, EndingMixin):
                 # No such session (or an unusable one): a new one, with a new
                 # id, as express-session does; the stale cookie is dropped.
                 self._generate(self.now_ms)
+            else:
+                self._event("loaded")
             self._move(Call.STORE_DONE, Phase.ACTIVE, came_from)
             return
         if came_from is Phase.COMMITTING:
             if isinstance(action, Save):
+                self._event("saved" if self._stored else "created")
                 self._stored = True
+            else:
+                self._event("touched" if isinstance(action, Touch) else "destroyed")
             self._move(Call.STORE_DONE, Phase.DONE, came_from)
             return
         assert self._pending is not None
@@ -141,4 +146,5 @@ class SessionMachine(IntentsMixin, EndingMixin):
         """The session, or None (destroyed, unset, or a path outside cookie.path)."""
         if self.phase is Phase.IDLE or self.phase is Phase.LOADING:
             self._enter(Call.USE)
+        self._session_read = True
         return self._session

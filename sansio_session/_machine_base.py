@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import math
+from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -74,6 +75,8 @@ class MachineBase:
         "_pending",
         "_bypass",
         "_cookie_shape",
+        "_store_expiry_ms",
+        "_session_read",
     )
 
     def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
@@ -100,6 +103,8 @@ class MachineBase:
         self._pending: tuple[str, Action | None, bool] | None = None
         self._bypass = False
         self._cookie_shape: tuple[object, ...] | None = None
+        self._store_expiry_ms: int | None = None
+        self._session_read = False
 
     # -- the phase table ---------------------------------------------------
 
@@ -125,11 +130,15 @@ class MachineBase:
         same_site = c.same_site
         if same_site == "auto":
             same_site = "none" if self._secure_request else "lax"
-        max_age_ms = c.max_age_ms
-        return SessionCookie(
+        max_age_ms = self.options.sliding_ms
+        absolute = self.options.absolute_timeout
+        deadline = None if absolute is None else now_ms + round(absolute * 1000)
+        cookie = SessionCookie(
             now_ms=now_ms,
             original_max_age_ms=max_age_ms,
-            expires_ms=None if max_age_ms is None else now_ms + max_age_ms,
+            expires_ms=None,
+            created_ms=None if deadline is None else now_ms,
+            deadline_ms=deadline,
             secure=bool(secure),
             http_only=c.http_only,
             path=c.path,
@@ -138,6 +147,8 @@ class MachineBase:
             priority=c.priority,
             partitioned=c.partitioned,
         )
+        cookie.reset_max_age(now_ms)
+        return cookie
 
     def _generate(self, now_ms: int, data: dict[str, Any] | None = None) -> None:
         self._sid = None  # made on first use: many requests never need one
@@ -166,11 +177,25 @@ class MachineBase:
             # The store's own expiry is the real one: a touch moves it without
             # rewriting the record (connect-redis's EXPIRE).
             cookie.expires_ms = int(store_expiry * 1000)
+        absolute = self.options.absolute_timeout
+        legacy = absolute is not None and cookie.created_ms is None
+        if absolute is not None:
+            if cookie.created_ms is None:
+                # A record from before absolute_timeout was on (or written by
+                # a Node app): its clock starts now, and it is stored again.
+                cookie.created_ms = now_ms
+            cookie.deadline_ms = cookie.created_ms + round(absolute * 1000)
+            if cookie.deadline_ms <= now_ms:
+                self._event("expired", timeout="absolute")
+                return False
         if cookie.expires_ms is not None and cookie.expires_ms <= now_ms:
             self._event("expired")
             return False
+        self._store_expiry_ms = None if store_expiry is None else int(store_expiry * 1000)
         self._session = Session(cast("SessionMachine", self), data, cookie)
         self._cookie_shape = _cookie_shape(cookie)
+        if legacy:
+            self._cookie_shape = ()  # differs from any shape: stored again with its createdAt
         self._sid = self._cookie_id
         self.is_new = False
         self._stored = True
@@ -185,6 +210,15 @@ class MachineBase:
                 raise UsageError("there is no session, so no id")
             self._sid = self.options.genid()
         return self._sid
+
+    def _key(self, sid: str) -> str:
+        # What the store sees for an id: the id itself, or with hash_ids a
+        # keyed hash of it (Rack's defence after CVE-2019-16782: a leaked
+        # store, or a timing side channel on its lookups, gives no live id).
+        if not self.options.hash_ids:
+            return sid
+        key = self.options.id_hash_key or hmac.digest(self.options.secrets[0], b"store-id", "sha256")
+        return urlsafe_b64encode(hmac.digest(key, sid.encode(), "sha256")).decode()[:43]
 
     def describe_id(self) -> str:
         """A stable, keyed digest of the id, safe to log (never the id itself)."""
@@ -243,8 +277,8 @@ class MachineBase:
             raise _name_the_key(session._data, exc) from exc
         ttl = self._ttl()
         if ttl <= 0:
-            return Destroy(sid=self.sid) if self._stored else None
-        return Save(sid=self.sid, record=encode_record(session.cookie, data_json), ttl=ttl)
+            return Destroy(sid=self._key(self.sid)) if self._stored else None
+        return Save(sid=self._key(self.sid), record=encode_record(session.cookie, data_json), ttl=ttl)
 
 
 def _cookie_shape(cookie: SessionCookie) -> tuple[object, ...]:

@@ -170,12 +170,35 @@ class SessionOptions:
     #: "fail": a store failure is a 500. "continue": the request goes on
     #: without a session and the cookie is left alone.
     on_store_failure: Literal["fail", "continue"] = "fail"
+    #: Seconds of inactivity after which a session ends: the sliding expiry
+    #: of both the cookie and the store (instead of cookie.max_age).
+    idle_timeout: float | None = None
+    #: Seconds from creation after which a session ends, however active;
+    #: never extended. The cookie's Expires and the store's TTL are capped
+    #: by it, and the server checks it on every load.
+    absolute_timeout: float | None = None
+    #: Refresh the store's expiry (touch) only when at least this many
+    #: seconds have passed since the last refresh.
+    touch_after: float | None = None
+    #: Keep only a keyed hash of each id in the store (the raw id never
+    #: reaches it). Off by default: a Node app sharing the store would not
+    #: find the sessions.
+    hash_ids: bool = False
+    #: The key for hash_ids; by default derived from the first secret.
+    id_hash_key: bytes | None = field(default=None, repr=False)
     #: Called with an event name and details (never a raw id) for what
     #: happens to sessions: bad_signature, invalid_id, corrupt_record,
     #: expired, store_failure, secure_cookie_not_sent, orphan_not_saved.
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     #: Secrets as a tuple of UTF-8 bytes; the first signs.
     secrets: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+
+    @property
+    def sliding_ms(self) -> int | None:
+        """The sliding lifetime in ms: idle_timeout, else cookie.max_age."""
+        if self.idle_timeout is not None:
+            return round(self.idle_timeout * 1000)
+        return self.cookie.max_age_ms
 
     def __post_init__(self) -> None:
         secret = self.secret
@@ -217,6 +240,15 @@ class SessionOptions:
         if self.store_timeout == 0:
             raise _fail("store_timeout", "must be more than 0 seconds (or null)")
         _check_choice("on_store_failure", self.on_store_failure, ["fail", "continue"])
+        for option in ("idle_timeout", "absolute_timeout", "touch_after"):
+            _check_seconds(option, getattr(self, option))
+            if getattr(self, option) == 0:
+                raise _fail(option, "must be more than 0 seconds (or null)")
+        if self.idle_timeout is not None and self.cookie.max_age is not None:
+            raise _fail("idle_timeout", "is the sliding expiry; leave cookie.max_age null when you set it")
+        _check_bool("hash_ids", self.hash_ids)
+        if self.id_hash_key is not None and not isinstance(self.id_hash_key, bytes):
+            raise _fail("id_hash_key", "must be bytes")
 
         # RFC 6265bis section 4.1.3: the cookie name prefixes.
         if self.name.startswith("__Secure-") and self.cookie.secure is not True:
@@ -236,7 +268,7 @@ class SessionOptions:
         """
         if not isinstance(config, Mapping):
             raise ConfigError("config: must be a JSON object")
-        allowed = {f.name for f in fields(cls) if f.init} - {"genid", "valid_id", "on_event"}
+        allowed = {f.name for f in fields(cls) if f.init} - {"genid", "valid_id", "on_event", "id_hash_key"}
         for key in config:
             if key not in allowed:
                 raise ConfigError(f"{key}: unknown option")

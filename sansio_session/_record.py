@@ -61,6 +61,8 @@ class SessionCookie:
         "same_site",
         "priority",
         "partitioned",
+        "created_ms",
+        "deadline_ms",
         "_now_ms",
     )
 
@@ -77,8 +79,14 @@ class SessionCookie:
         same_site: str | None,
         priority: str | None,
         partitioned: bool,
+        created_ms: int | None = None,
+        deadline_ms: int | None = None,
     ) -> None:
         self._now_ms = now_ms
+        #: When the session was created (kept only with absolute_timeout).
+        self.created_ms = created_ms
+        #: The absolute deadline no expiry may pass (absolute_timeout).
+        self.deadline_ms = deadline_ms
         self.original_max_age_ms = original_max_age_ms
         self.expires_ms = expires_ms
         self.secure = secure
@@ -103,7 +111,7 @@ class SessionCookie:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
             raise TypeError("max_age must be a number of seconds or None")
         ms = round(seconds * 1000)
-        self.expires_ms = self._now_ms + ms
+        self.expires_ms = self._capped(self._now_ms + ms)
         self.original_max_age_ms = ms
 
     @property
@@ -118,9 +126,13 @@ class SessionCookie:
         """Move the expiry to now + the original max age (express's resetMaxAge)."""
         self._now_ms = now_ms
         if self.original_max_age_ms is None:
-            self.expires_ms = None
+            self.expires_ms = self.deadline_ms
         else:
-            self.expires_ms = now_ms + self.original_max_age_ms
+            self.expires_ms = self._capped(now_ms + self.original_max_age_ms)
+
+    def _capped(self, expires_ms: int) -> int:
+        deadline = self.deadline_ms
+        return expires_ms if deadline is None or expires_ms < deadline else deadline
 
     def to_json(self) -> str:
         parts = [
@@ -141,6 +153,8 @@ class SessionCookie:
         parts.append(',"path":' + _dumps(self.path))
         if self.same_site is not None:
             parts.append(',"sameSite":"' + self.same_site + '"')
+        if self.created_ms is not None:
+            parts.append(',"createdAt":' + str(self.created_ms))
         parts.append("}")
         return "".join(parts)
 
@@ -270,7 +284,11 @@ def _decode_cookie(stored: dict[str, Any], now_ms: int) -> SessionCookie:
         priority = _PRIORITY.get(str(priority).lower())
         if priority is None:
             raise CorruptRecord("cookie.priority is not a known value")
+    created = stored.get("createdAt")
+    if created is not None and (isinstance(created, bool) or not isinstance(created, int)):
+        raise CorruptRecord("cookie.createdAt is not a whole number")
     return SessionCookie(
+        created_ms=created,
         now_ms=now_ms,
         original_max_age_ms=original,
         expires_ms=expires_ms,
