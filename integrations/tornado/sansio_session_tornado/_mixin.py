@@ -1,0 +1,255 @@
+# SessionMixin: Tornado's RequestHandler lifecycle, translated into machine calls.
+#
+# Where each step hooks in (tornado 6.4 to 6.6):
+#
+#   prepare()   begin() and, when the cookie names a session, the load.
+#   flush()     the cookie decision, set_cookie(), just before Tornado writes
+#               the header block. flush() is the only method that writes it
+#               (finish() calls it too), and send_error() has cleared any
+#               header set earlier, so this is the one safe moment.
+#   finish()    the store commit, then Tornado's own finish(). A commit that
+#               does not complete inline runs in a task and finish() returns
+#               a Future for the whole, since Tornado's own callers
+#               (redirect(), send_error(), the auto-finish, Finish) ignore
+#               what finish() returns: an `async def finish` would never run.
+#
+# So a buffered response is committed before any byte of it goes out (and a
+# failed commit can still become a 500), and a streamed one, whose headers
+# went out at an earlier flush(), is committed before its final bytes.
+#
+# While a commit is pending the response is decided: finish() returns the
+# same Future, write() refuses, send_error() does nothing, exactly as Tornado
+# behaves once a response is finished. Without this an exception raised after
+# a bare `self.finish()` would replace the pending response with a 500.
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable
+from typing import Any, ClassVar
+
+from tornado.concurrent import Future, chain_future
+from tornado.httputil import HTTPServerRequest
+from tornado.iostream import SSLIOStream
+from tornado.web import RequestHandler
+
+from sansio_session import ConfigError, Phase, Session, SessionMachine, SessionOptions, StoreError, UsageError
+
+from ._executor import intent_executor, log, run_store_action
+
+__all__ = ["SessionMixin"]
+
+
+class SessionMixin(RequestHandler):
+    """Server-side sessions for a RequestHandler, as ``self.session``.
+
+    Configure them once, in the Application's settings::
+
+        Application(routes, session_options=SessionOptions(secret=...),
+                    session_store=MemoryStore())
+
+    The session is loaded in ``prepare()`` (a subclass that overrides it
+    must ``await super().prepare()``), saved before the response's last
+    bytes, and its cookie is added when the headers are written. Set the
+    class attribute ``session_autoload = False`` to skip the load, and call
+    ``await self.load_session()`` where the session is wanted.
+
+    A store with ``blocking = False`` and plain results (MemoryStore) is
+    called inline; one whose methods return awaitables is awaited; any other
+    runs on the loop's default thread pool. Await the session's
+    ``regenerate()``, ``destroy()``, ``reload()`` and ``save()``; only on an
+    inline store are they complete when they return, as a sync handler needs.
+    A store failure answers 500 with the StoreError's short ``reason``.
+    """
+
+    #: Load the session in prepare(); False: only on ``await self.load_session()``.
+    session_autoload: ClassVar[bool] = True
+
+    _session_machine: SessionMachine | None = None
+    _session_store: Any = None
+    _session_cookie_decided = False
+    _session_committed = False
+    _session_finishing: Future[None] | None = None
+    _session_task: asyncio.Task[None] | None = None
+
+    async def prepare(self) -> None:
+        result = super().prepare()
+        if result is not None:
+            await result
+        if self.session_autoload:
+            await self.load_session()
+
+    async def load_session(self) -> Session | None:
+        """Load the session, once per request; return it (see ``session``)."""
+        if self._session_machine is None:
+            pending = self._begin_session()
+            if pending is not None:
+                await pending
+        return self.session
+
+    @property
+    def session(self) -> Session | None:
+        """The request's session; None once it is destroyed or unset, when the
+        request is outside ``cookie.path``, or when a failed load was let
+        through (``on_store_failure="continue"``). Raises UsageError before
+        the session is loaded."""
+        return self.session_machine.session
+
+    @property
+    def session_machine(self) -> SessionMachine:
+        """The request's SessionMachine, for code that drives it directly."""
+        if self._session_machine is None:
+            raise UsageError("the session is not loaded yet: await self.load_session() first")
+        return self._session_machine
+
+    async def commit_session(self) -> None:
+        """Save the session now instead of at finish(); changes made after
+        this are not saved. The cookie still goes out with the headers.
+        Raises StoreError when the save fails."""
+        pending = self._commit()
+        if pending is not None:
+            await pending
+
+    def _begin_session(self) -> Awaitable[None] | None:
+        options = self.settings.get("session_options")
+        if not isinstance(options, SessionOptions):
+            raise ConfigError("the Application needs the setting session_options=SessionOptions(...)")
+        if "session_store" not in self.settings:
+            raise ConfigError("the Application needs the setting session_store=<a session store>")
+        store = self._session_store = self.settings["session_store"]
+        machine = SessionMachine(options, executor=intent_executor(store, options.store_timeout))
+        self._session_machine = machine
+        request = self.request
+        cookies = request.headers.get_list("Cookie")
+        load = machine.begin(
+            "; ".join(cookies) if cookies else None,
+            now=time.time(),
+            tls=_is_tls(request),
+            # Tornado's own verdict: with xheaders=True it trusts the
+            # proxy's X-Forwarded-Proto / X-Scheme, else only TLS counts.
+            secure=request.protocol == "https",
+            forwarded_proto=request.headers.get("X-Forwarded-Proto"),
+            path=request.path,
+        )
+        return None if load is None else run_store_action(machine, store, load, options.store_timeout)
+
+    def _commit(self) -> Awaitable[None] | None:
+        machine = self._session_machine
+        if machine is None or self._session_committed:
+            return None
+        self._session_committed = True
+        action = machine.commit(time.time())
+        if action is None:
+            return None
+        return run_store_action(machine, self._session_store, action, machine.options.store_timeout)
+
+    # -- Tornado's output methods --------------------------------------------
+
+    def flush(self, include_footers: bool = False) -> Future[None]:
+        if not self._headers_written:
+            self._add_session_cookie()
+        return super().flush(include_footers)
+
+    def _add_session_cookie(self) -> None:
+        machine = self._session_machine
+        if machine is None or self._session_cookie_decided or machine.phase is Phase.ERROR:
+            return
+        self._session_cookie_decided = True
+        try:
+            decision = machine.set_cookie(time.time())
+        except UsageError:
+            log.exception("no session cookie: the session was left in the middle of a call")
+            return
+        if decision is not None:
+            self.add_header("Set-Cookie", decision.value)
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        if self._session_finishing is not None:
+            raise RuntimeError("Cannot write() after finish()")
+        super().write(chunk)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        if self._session_finishing is not None:
+            return  # the response is decided; finish() is completing it
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, StoreError) and not self._headers_written:
+            # A short plain reason, never a traceback (not even with
+            # serve_traceback): it is the store's trouble, not the page's.
+            self._answer(error.reason)
+            if not self._finished:
+                self.finish()
+            return
+        super().send_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
+        if isinstance(value, StoreError):
+            return  # logged where the store call failed
+        super().log_exception(typ, value, tb)
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Future[None]:
+        if self._session_finishing is not None:
+            if chunk is not None:
+                raise RuntimeError("finish() called twice")
+            return self._session_finishing
+        if self._finished or self._session_committed or self._session_machine is None:
+            return super().finish(chunk)
+        if chunk is not None:
+            self.write(chunk)
+        try:
+            pending = self._commit()
+        except StoreError as error:
+            self._answer(error.reason)
+            pending = None
+        except UsageError:
+            log.exception("the session was not saved")
+            self._answer("internal server error")
+            pending = None
+        if pending is None:
+            return super().finish()
+        done: Future[None] = Future()
+        done.add_done_callback(_retrieve)
+        self._session_finishing = done
+        self._session_task = asyncio.ensure_future(self._finish_after(pending, done))
+        return done
+
+    async def _finish_after(self, pending: Awaitable[None], done: Future[None]) -> None:
+        try:
+            await pending
+        except StoreError as error:
+            self._answer(error.reason)
+        except Exception:
+            log.exception("the session commit broke off")
+            self._answer("internal server error")
+        try:
+            sent = super().finish()
+        except Exception as exc:
+            # What a plain finish() raising would get from Tornado: logged and
+            # answered with a 500.
+            self._session_finishing = None
+            self.log_exception(*sys.exc_info())
+            self.send_error(500, exc_info=sys.exc_info())
+            done.set_exception(exc)
+            return
+        chain_future(sent, done)
+
+    def _answer(self, text: str) -> None:
+        # Replace the response with a plain 500, if it has not gone out yet.
+        if self._headers_written:
+            log.error("the response had already started; it stays as it was")
+            return
+        self.clear()
+        self.set_status(500)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        super().write(text)
+
+
+def _is_tls(request: HTTPServerRequest) -> bool:
+    return isinstance(getattr(request.connection, "stream", None), SSLIOStream)
+
+
+def _retrieve(future: Future[None]) -> None:
+    # As Tornado's own write futures do: a client that went away before the
+    # end is no error for whoever did not await finish().
+    if not future.cancelled():
+        future.exception()
