@@ -231,6 +231,9 @@ class MachineBase:
         result: dict[str, Any] = json.loads(dump_data(self._session._data))
         return result
 
+    def _can_change(self) -> bool:
+        return self.phase is Phase.ACTIVE
+
     def _before_change(self) -> None:
         # The session is about to hand out or change its data: take the
         # starting fingerprint now, while the data is still as it started.

@@ -214,11 +214,6 @@ class SessionOptions:
         for one in given:
             if not isinstance(one, str) or not one:
                 raise _fail("secret", "every secret must be a non-empty string")
-        if len(given[0]) < MIN_SECRET_LENGTH:
-            log.warning(
-                "the signing secret is shorter than %d characters; use a long random one",
-                MIN_SECRET_LENGTH,
-            )
         object.__setattr__(self, "secret", tuple(given))
         object.__setattr__(self, "secrets", tuple(s.encode("utf-8") for s in given))
 
@@ -257,6 +252,13 @@ class SessionOptions:
             self.cookie.secure is not True or self.cookie.path != "/" or self.cookie.domain is not None
         ):
             raise _fail("name", '__Host- cookie needs cookie.secure true, cookie.path "/" and no domain')
+        # Warn only once everything is valid, so a refused config prints
+        # exactly one line.
+        if len(given[0]) < MIN_SECRET_LENGTH:
+            log.warning(
+                "the signing secret is shorter than %d characters; use a long random one",
+                MIN_SECRET_LENGTH,
+            )
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], **python_only: Any) -> SessionOptions:

@@ -65,17 +65,23 @@ class Session(MutableMapping[str, Any]):
         self._machine._before_change()
         self._pristine = False
 
+    def _spoil_for_read(self) -> None:
+        # Reading after the commit (a WebSocket's open(), say) is fine: the
+        # decision is taken, so there is no starting point left to keep.
+        if self._machine._can_change():
+            self._spoil()
+
     # The mapping. Reads that can hand out a mutable value spoil first.
     def __getitem__(self, key: str) -> Any:
         value = self._data[key]
         if self._pristine and isinstance(value, _MUTABLE):
-            self._spoil()
+            self._spoil_for_read()
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self._data.get(key, default)
         if self._pristine and isinstance(value, _MUTABLE):
-            self._spoil()
+            self._spoil_for_read()
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -104,12 +110,12 @@ class Session(MutableMapping[str, Any]):
 
     def values(self) -> Any:
         if self._pristine:
-            self._spoil()
+            self._spoil_for_read()
         return self._data.values()
 
     def items(self) -> Any:
         if self._pristine:
-            self._spoil()
+            self._spoil_for_read()
         return self._data.items()
 
     def clear(self) -> None:

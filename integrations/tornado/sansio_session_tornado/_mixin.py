@@ -163,6 +163,15 @@ class SessionMixin(RequestHandler):
             return
         if decision is not None:
             self.add_header("Set-Cookie", decision.value)
+        for name, value in machine.cache_headers(
+            cookie_set=decision is not None, has_cache_control="Cache-Control" in self._headers
+        ):
+            if name == "Vary" and "Vary" in self._headers:
+                vary = self._headers["Vary"]
+                if "cookie" not in vary.lower():
+                    self.set_header("Vary", vary + ", Cookie")
+            else:
+                self.add_header(name, value)
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
         if self._session_finishing is not None:
