@@ -35,7 +35,8 @@ _URI_COMPONENT_SAFE = "-_.!~*'()"
 
 def _decode(value: str) -> str:
     value = value.strip(" \t")
-    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+    if value[:1] == '"' and value[-1:] == '"':
+        # As cookie 0.7.2: a lone '"' is both the first and the last quote.
         value = value[1:-1]
     if "%" in value:
         # Signed ids only ever need these four escapes; replacing them is

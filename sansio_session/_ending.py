@@ -194,12 +194,9 @@ class EndingMixin(MachineBase):
         return None
 
 
-_warned: set[int] = set()
-
-
 def _warn_once(options: SessionOptions) -> None:
-    if id(options) not in _warned:
-        _warned.add(id(options))
+    if "secure_over_http" not in options.warned:
+        options.warned.add("secure_over_http")
         log.warning(
             "a Secure session cookie was not sent because the request is plain HTTP "
             "and no proxy is trusted (see the proxy option)"

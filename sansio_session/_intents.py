@@ -70,8 +70,7 @@ class IntentsMixin(MachineBase):
             data = session._data if keep else None
             if session._pristine and keep:
                 self._before_change()
-            session._data = GONE
-            self._generate(self.now_ms, data)
+            self._generate(self.now_ms, data, reuse=session)
             self._regenerated = True
             self._event("regenerated")
             if keep:

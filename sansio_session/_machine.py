@@ -65,7 +65,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
             proxy=options.proxy,
             forwarded_proto=forwarded_proto,
         )
-        if not path.startswith(options.cookie.path):
+        if not (path or "/").startswith(options.cookie.path):
             # express-session's plain string-prefix test: not our path, so
             # the session layer does nothing for this request at all.
             self._bypass = True
@@ -134,6 +134,9 @@ class SessionMachine(IntentsMixin, EndingMixin):
             self._session = None
             self._move(Call.STORE_FAILED, Phase.ACTIVE, came_from)
         elif self.options.on_store_failure == "continue" and came_from is Phase.COMMITTING:
+            # The response goes on, but the cookie is left as the client
+            # has it: a new id whose save failed would be an orphan.
+            self._bypass = True
             self._move(Call.STORE_FAILED, Phase.DONE, came_from)
         else:
             self._move(Call.STORE_FAILED, Phase.FAILED, came_from)

@@ -150,13 +150,23 @@ class MachineBase:
         cookie.reset_max_age(now_ms)
         return cookie
 
-    def _generate(self, now_ms: int, data: dict[str, Any] | None = None) -> None:
+    def _generate(
+        self, now_ms: int, data: dict[str, Any] | None = None, reuse: Session | None = None
+    ) -> None:
         self._sid = None  # made on first use: many requests never need one
         self.is_new = True
         self._stored = False
-        self._session = Session(
-            cast("SessionMachine", self), {} if data is None else data, self._new_cookie(now_ms)
-        )
+        if reuse is None:
+            self._session = Session(
+                cast("SessionMachine", self), {} if data is None else data, self._new_cookie(now_ms)
+            )
+        else:
+            # regenerate(): the handler keeps the object it holds, which is
+            # now the new session.
+            reuse._data = {} if data is None else data
+            reuse._pristine = True
+            reuse.cookie = self._new_cookie(now_ms)
+            self._session = reuse
         self._original_fp = ORIGINAL
         self._saved_fp = None
         self._cookie_shape = None

@@ -190,6 +190,8 @@ class SessionOptions:
     #: happens to sessions: bad_signature, invalid_id, corrupt_record,
     #: expired, store_failure, secure_cookie_not_sent, orphan_not_saved.
     on_event: Callable[[str, dict[str, Any]], None] | None = None
+    #: Which once-per-configuration warnings were given already.
+    warned: set[str] = field(init=False, repr=False, compare=False, default_factory=set)
     #: Secrets as a tuple of UTF-8 bytes; the first signs.
     secrets: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 

@@ -92,11 +92,15 @@ class Session(MutableMapping[str, Any]):
             raise KeyError("'cookie' is reserved; use session.cookie")
         if self._pristine:
             self._spoil()
+        else:
+            self._machine._use()  # a change is legal only while the handler runs
         self._data[key] = value
 
     def __delitem__(self, key: str) -> None:
         if self._pristine:
             self._spoil()
+        else:
+            self._machine._use()  # a change is legal only while the handler runs
         del self._data[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -121,6 +125,8 @@ class Session(MutableMapping[str, Any]):
     def clear(self) -> None:
         if self._pristine:
             self._spoil()
+        else:
+            self._machine._use()  # a change is legal only while the handler runs
         self._data.clear()
 
     def __repr__(self) -> str:
