@@ -13,7 +13,7 @@ from ._record import SessionCookie
 from ._session import Session
 from ._signing import sign, unsign
 from ._state import Call, Phase
-from ._store import BROWSER_SESSION_TTL, Store, StoredRecord
+from ._store import BROWSER_SESSION_TTL, Conflict, Store, StoredRecord
 from .memory import MemoryStore
 
 __version__ = "0.1.0"
@@ -23,6 +23,7 @@ __all__ = [
     "BROWSER_SESSION_TTL",
     "Call",
     "ConfigError",
+    "Conflict",
     "CookieOptions",
     "Destroy",
     "Executor",

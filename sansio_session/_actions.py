@@ -27,10 +27,19 @@ class Load(Action):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Save(Action):
-    """Call ``store.set(sid, record, ttl)``; ``ttl`` is in whole seconds."""
+    """Call ``store.set(sid, record, ttl)``; ``ttl`` is in whole seconds.
+
+    When ``expected`` is not None and the store has ``replace()``, call
+    ``store.replace(sid, record, ttl, expected)`` instead: a compare-and-set
+    against the record this request started from. Report its result (None,
+    or a :class:`~sansio_session.Conflict`) with ``store_done()``, which then
+    may return the next Save to run (the request's changes merged into the
+    fresher record).
+    """
 
     record: str
     ttl: int
+    expected: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

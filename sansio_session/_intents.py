@@ -102,6 +102,7 @@ class IntentsMixin(MachineBase):
             session._data = data
             session._pristine = False
             session.cookie = cookie
+            self._start_text = self._base_text = result.text if isinstance(result, StoredRecord) else result
             self._cookie_shape = _cookie_shape(cookie)
         elif kind == "save":
             # As in express-session, a regenerated session still counts as

@@ -22,8 +22,12 @@ from ._machine_base import Executor
 from ._session import Session
 from ._signing import unsign_bytes
 from ._state import Call, Phase
+from ._store import Conflict
 
 __all__ = ["SessionMachine", "Executor"]
+
+#: How many times one save may meet a newer record before it gives up.
+MAX_CONFLICTS = 8
 
 
 class SessionMachine(IntentsMixin, EndingMixin):
@@ -89,10 +93,19 @@ class SessionMachine(IntentsMixin, EndingMixin):
 
     # -- reports from the driver ------------------------------------------
 
-    def store_done(self, action: Action, result: Any = None) -> None:
-        """Report that ``action`` succeeded; for a Load, with the record or None."""
+    def store_done(self, action: Action, result: Any = None) -> Save | None:
+        """Report that ``action`` succeeded; for a Load, with the record or None.
+
+        For a compare-and-set Save the result is None or a Conflict; after a
+        conflict this returns the merged Save to run next (and reported the
+        same way). Otherwise it returns None.
+        """
         came_from = self.phase
         self._enter(Call.STORE_DONE)
+        if isinstance(result, Conflict) and isinstance(action, Save):
+            return self._conflicted(action, result, came_from)
+        if isinstance(action, Save):
+            self._base_text = action.record
         if came_from is Phase.LOADING:
             if result is None or not self._adopt(result, self.now_ms):
                 # No such session (or an unusable one): a new one, with a new
@@ -101,7 +114,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
             else:
                 self._event("loaded")
             self._move(Call.STORE_DONE, Phase.ACTIVE, came_from)
-            return
+            return None
         if came_from is Phase.COMMITTING:
             if isinstance(action, Save):
                 self._event("saved" if self._stored else "created")
@@ -109,7 +122,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
             else:
                 self._event("touched" if isinstance(action, Touch) else "destroyed")
             self._move(Call.STORE_DONE, Phase.DONE, came_from)
-            return
+            return None
         assert self._pending is not None
         kind, pending, keep = self._pending
         if pending is not action:
@@ -118,6 +131,33 @@ class SessionMachine(IntentsMixin, EndingMixin):
         self._pending = None
         self._move(Call.STORE_DONE, Phase.ACTIVE, came_from)
         self._finish_intent(kind, keep, result)
+        return None
+
+    def _conflicted(self, action: Save, conflict: Conflict, came_from: Phase) -> Save | None:
+        # Another request saved (or destroyed) this session since we loaded
+        # it. Merge our changes into its record and try again, a bounded
+        # number of times; a destroyed session stays destroyed.
+        self._conflicts += 1
+        if self._conflicts > MAX_CONFLICTS:
+            self.phase = Phase.FAILED
+            raise StoreError("session save kept conflicting with parallel requests", reason="session busy")
+        retry = self._merged_save(action, conflict.current)
+        if retry is None:
+            self._event("save_lost_to_destroy")
+            if came_from is Phase.WAITING:
+                self._pending = None
+                self._move(Call.STORE_DONE, Phase.ACTIVE, came_from)
+                self._finish_intent("destroy", False, None)
+            else:
+                self._bypass = True  # no cookie for a session that is gone
+                self._move(Call.STORE_DONE, Phase.DONE, came_from)
+            return None
+        self._event("save_conflict", attempt=self._conflicts)
+        if came_from is Phase.WAITING:
+            assert self._pending is not None
+            self._pending = (self._pending[0], retry, self._pending[2])
+        self._move(Call.STORE_DONE, came_from, came_from)
+        return retry
 
     def store_failed(self, action: Action, error: BaseException | None = None) -> StoreError:
         """Report that ``action`` failed. Returns the StoreError to raise or answer with."""

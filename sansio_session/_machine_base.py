@@ -77,6 +77,9 @@ class MachineBase:
         "_cookie_shape",
         "_store_expiry_ms",
         "_session_read",
+        "_start_text",
+        "_base_text",
+        "_conflicts",
     )
 
     def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
@@ -105,6 +108,11 @@ class MachineBase:
         self._cookie_shape: tuple[object, ...] | None = None
         self._store_expiry_ms: int | None = None
         self._session_read = False
+        #: The record text this request started from, and the text the store
+        #: holds as far as we know (what a compare-and-set save expects).
+        self._start_text: str | None = None
+        self._base_text: str | None = None
+        self._conflicts = 0
 
     # -- the phase table ---------------------------------------------------
 
@@ -203,6 +211,7 @@ class MachineBase:
             return False
         self._store_expiry_ms = None if store_expiry is None else int(store_expiry * 1000)
         self._session = Session(cast("SessionMachine", self), data, cookie)
+        self._start_text = self._base_text = cast(str, text)
         self._cookie_shape = _cookie_shape(cookie)
         if legacy:
             self._cookie_shape = ()  # differs from any shape: stored again with its createdAt
@@ -291,7 +300,49 @@ class MachineBase:
         ttl = self._ttl()
         if ttl <= 0:
             return Destroy(sid=self._key(self.sid)) if self._stored else None
-        return Save(sid=self._key(self.sid), record=encode_record(session.cookie, data_json), ttl=ttl)
+        return Save(
+            sid=self._key(self.sid),
+            record=encode_record(session.cookie, data_json),
+            ttl=ttl,
+            expected=self._base_text if self._stored else None,
+        )
+
+    def _merged_save(self, action: Save, current: object) -> Save | None:
+        """The request's own changes on top of the record another request saved.
+
+        Only the top-level keys this request changed (set, replaced or
+        deleted) since it began are applied, so a parallel request's other
+        keys survive. None: the session is gone (destroyed meanwhile).
+        """
+        if current is None:
+            return None
+        text = current.text if isinstance(current, StoredRecord) else current
+        session = self._session
+        assert session is not None and isinstance(text, str)
+        try:
+            _, fresh = decode_record(text, now_ms=self.now_ms)
+        except CorruptRecord:
+            fresh = {}  # nothing worth keeping: our record replaces it
+        start: dict[str, Any] = {}
+        if self._start_text is not None:
+            try:
+                start = decode_record(self._start_text, now_ms=self.now_ms)[1]
+            except CorruptRecord:
+                start = {}
+        ours = session._data
+        for key in start.keys() - ours.keys():
+            fresh.pop(key, None)
+        for key, value in ours.items():
+            if key not in start or dump_data({key: value}) != dump_data({key: start[key]}):
+                fresh[key] = value
+        session._data = fresh
+        session._pristine = False
+        return Save(
+            sid=action.sid,
+            record=encode_record(session.cookie, self._fingerprint_of(fresh)),
+            ttl=action.ttl,
+            expected=text,
+        )
 
 
 def _cookie_shape(cookie: SessionCookie) -> tuple[object, ...]:

@@ -88,11 +88,13 @@ TRANSITIONS: dict[Phase, dict[Call, frozenset[Phase]]] = {
         C.COMMIT: frozenset({P.COMMITTING, P.DONE}),
     },
     P.WAITING: {
-        C.STORE_DONE: frozenset({P.ACTIVE}),
+        # WAITING again: a compare-and-set save met a newer record and the
+        # machine asks for the merged save (see Save.expected).
+        C.STORE_DONE: frozenset({P.ACTIVE, P.WAITING}),
         C.STORE_FAILED: frozenset({P.FAILED, P.ACTIVE}),
     },
     P.COMMITTING: {
-        C.STORE_DONE: frozenset({P.DONE}),
+        C.STORE_DONE: frozenset({P.DONE, P.COMMITTING}),
         C.STORE_FAILED: frozenset({P.FAILED, P.DONE}),
     },
     P.DONE: {C.SET_COOKIE: frozenset({P.DONE})},

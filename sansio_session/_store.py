@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Store", "StoredRecord", "BROWSER_SESSION_TTL"]
+__all__ = ["Store", "StoredRecord", "Conflict", "BROWSER_SESSION_TTL"]
 
 #: Seconds a store keeps a session whose cookie has no expiry (a browser-session
 #: cookie). One day, as connect-redis does.
@@ -38,6 +38,17 @@ class StoredRecord:
     expires_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """What ``replace()`` returns when the stored record is not the expected one.
+
+    ``current`` is the record the store holds now (as ``get()`` would return
+    it), or None when the session is gone (destroyed by another request).
+    """
+
+    current: StoredRecord | str | None
+
+
 @runtime_checkable
 class Store(Protocol):
     """What the drivers call. Each method is one store operation.
@@ -51,6 +62,13 @@ class Store(Protocol):
     cookie apart). ``destroy(sid)`` removes the record; removing an absent one
     is not an error. A failure is raised (or the awaitable fails); the
     driver turns it into a :class:`~sansio_session.StoreError`.
+
+    Optional, for parallel requests that must not lose each other's
+    changes: ``replace(sid, record, ttl, expected)`` stores the record only if
+    the store still holds exactly the text ``expected`` (the record this
+    request loaded or last saved), atomically, and otherwise changes nothing
+    and returns a :class:`Conflict`; on success it returns None. Drivers
+    call it for a Save whose ``expected`` is set, when the store has it.
 
     Optional methods, never called by the machine: ``all()`` (a mapping of
     id to record text), ``length()`` and ``clear()``.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ._store import StoredRecord
+from ._store import Conflict, StoredRecord
 
 __all__ = ["MemoryStore"]
 
@@ -56,6 +56,19 @@ class MemoryStore:
         self._writes += 1
         if self._writes >= self._sweep_every:
             self.prune(now=now)
+
+    def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, now: float | None = None
+    ) -> Conflict | None:
+        """Store ``record`` only if the live record is still ``expected``."""
+        now = self._clock() if now is None else now
+        entry = self._records.get(sid)
+        if entry is None or entry[1] <= now:
+            return Conflict(None)
+        if entry[0] != expected:
+            return Conflict(StoredRecord(entry[0], entry[1]))
+        self.set(sid, record, ttl, now=now)
+        return None
 
     def touch(self, sid: str, record: str, ttl: int, *, now: float | None = None) -> None:
         # Only the expiry moves; the stored data is kept as it is (a parallel

@@ -30,6 +30,8 @@ def run_action(store: Any, action: Action) -> Any:
     if isinstance(action, Load):
         return store.get(action.sid)
     if isinstance(action, Save):
+        if action.expected is not None and hasattr(store, "replace"):
+            return store.replace(action.sid, action.record, action.ttl, action.expected)
         return store.set(action.sid, action.record, action.ttl)
     if isinstance(action, Touch):
         return store.touch(action.sid, action.record, action.ttl)
@@ -39,15 +41,16 @@ def run_action(store: Any, action: Action) -> Any:
 
 
 def _report(machine: SessionMachine, store: Any, action: Action | None, log: list[Action] | None) -> None:
-    if action is None:
-        return
-    if log is not None:
-        log.append(action)
-    try:
-        result = run_action(store, action)
-    except Exception as exc:
-        raise machine.store_failed(action, exc) from exc
-    machine.store_done(action, result)
+    # A compare-and-set save that met a newer record gives back the merged
+    # save to run next: loop until the machine asks for nothing more.
+    while action is not None:
+        if log is not None:
+            log.append(action)
+        try:
+            result = run_action(store, action)
+        except Exception as exc:
+            raise machine.store_failed(action, exc) from exc
+        action = machine.store_done(action, result)
 
 
 def sync_executor(
