@@ -40,6 +40,9 @@ class Save(Action):
     record: str
     ttl: int
     expected: str | None = None
+    #: The user the session is bound to: a store that keeps a per-user index
+    #: (it has ``sessions_of``) is passed it as ``user=`` to set/replace.
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +63,9 @@ class Touch(Action):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Destroy(Action):
-    """Call ``store.destroy(sid)``."""
+    """Call ``store.destroy(sid)`` (with ``user=`` for a bound session, as for Save)."""
+
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,7 +157,7 @@ class EndingMixin(MachineBase):
                 _rules.should_destroy(unset_destroy=options.unset == "destroy", session_gone=self._unset)
                 and self._stored
             ):
-                return Destroy(sid=self._key(self.sid))
+                return Destroy(sid=self._key(self.sid), user=self._bound_user())
             return None
         self._reset_expiry()
         id_changed, modified, saved, ever_saved = self._facts()
@@ -184,7 +184,7 @@ class EndingMixin(MachineBase):
         if _rules.should_touch(id_changed=id_changed, will_save=False):
             ttl = self._ttl()
             if ttl <= 0:
-                return Destroy(sid=self._key(self.sid))
+                return Destroy(sid=self._key(self.sid), user=self._bound_user())
             if self._touch_is_recent(session.cookie.original_max_age_ms):
                 return None
             cookie, data = session.cookie, session._data

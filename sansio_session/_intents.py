@@ -41,11 +41,19 @@ class IntentsMixin(MachineBase):
         if self._headers_early:
             self.phase = Phase.ERROR
             raise UsageError("regenerate() after the headers were sent cannot deliver the new id")
-        action = Destroy(sid=self._key(self.sid)) if self._stored and self._session is not None else None
+        action = (
+            Destroy(sid=self._key(self.sid), user=self._bound_user())
+            if self._stored and self._session is not None
+            else None
+        )
         return self._start_intent("regenerate", action, keep_data)
 
     def _intent_destroy(self) -> Any:
-        action = Destroy(sid=self._key(self.sid)) if self._stored and self._session is not None else None
+        action = (
+            Destroy(sid=self._key(self.sid), user=self._bound_user())
+            if self._stored and self._session is not None
+            else None
+        )
         return self._start_intent("destroy", action)
 
     def _intent_reload(self) -> Any:
@@ -59,6 +67,7 @@ class IntentsMixin(MachineBase):
     def _intent_unset(self) -> None:
         self._use()
         if self._session is not None:
+            self._gone_user = self._session.cookie.user
             self._session._data = GONE
             self._session = None
             self._unset = True
@@ -68,9 +77,11 @@ class IntentsMixin(MachineBase):
         assert session is not None
         if kind == "regenerate":
             data = session._data if keep else None
+            user = session.cookie.user if keep else None
             if session._pristine and keep:
                 self._before_change()
             self._generate(self.now_ms, data, reuse=session)
+            session.cookie.user = user  # a kept session stays bound to its user
             self._regenerated = True
             self._event("regenerated")
             if keep:

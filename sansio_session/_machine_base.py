@@ -80,6 +80,7 @@ class MachineBase:
         "_start_text",
         "_base_text",
         "_conflicts",
+        "_gone_user",
     )
 
     def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
@@ -113,6 +114,8 @@ class MachineBase:
         self._start_text: str | None = None
         self._base_text: str | None = None
         self._conflicts = 0
+        #: The user of a session that was unset (for the index cleanup).
+        self._gone_user: str | None = None
 
     # -- the phase table ---------------------------------------------------
 
@@ -239,6 +242,12 @@ class MachineBase:
         key = self.options.id_hash_key or hmac.digest(self.options.secrets[0], b"store-id", "sha256")
         return urlsafe_b64encode(hmac.digest(key, sid.encode(), "sha256")).decode()[:43]
 
+    def _bound_user(self) -> str | None:
+        session = self._session
+        if session is not None:
+            return session.cookie.user
+        return self._gone_user
+
     def describe_id(self) -> str:
         """A stable, keyed digest of the id, safe to log (never the id itself)."""
         if self._sid is None:
@@ -299,12 +308,13 @@ class MachineBase:
             raise _name_the_key(session._data, exc) from exc
         ttl = self._ttl()
         if ttl <= 0:
-            return Destroy(sid=self._key(self.sid)) if self._stored else None
+            return Destroy(sid=self._key(self.sid), user=self._bound_user()) if self._stored else None
         return Save(
             sid=self._key(self.sid),
             record=encode_record(session.cookie, data_json),
             ttl=ttl,
             expected=self._base_text if self._stored else None,
+            user=session.cookie.user,
         )
 
     def _merged_save(self, action: Save, current: object) -> Save | None:
@@ -342,6 +352,7 @@ class MachineBase:
             record=encode_record(session.cookie, self._fingerprint_of(fresh)),
             ttl=action.ttl,
             expected=text,
+            user=action.user,
         )
 
 
@@ -356,6 +367,7 @@ def _cookie_shape(cookie: SessionCookie) -> tuple[object, ...]:
         cookie.same_site,
         cookie.priority,
         cookie.partitioned,
+        cookie.user,
     )
 
 

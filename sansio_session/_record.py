@@ -63,6 +63,7 @@ class SessionCookie:
         "partitioned",
         "created_ms",
         "deadline_ms",
+        "user",
         "_now_ms",
     )
 
@@ -81,7 +82,10 @@ class SessionCookie:
         partitioned: bool,
         created_ms: int | None = None,
         deadline_ms: int | None = None,
+        user: str | None = None,
     ) -> None:
+        #: The user id the session is bound to (Session.bind), or None.
+        self.user = user
         self._now_ms = now_ms
         #: When the session was created (kept only with absolute_timeout).
         self.created_ms = created_ms
@@ -155,6 +159,8 @@ class SessionCookie:
             parts.append(',"sameSite":"' + self.same_site + '"')
         if self.created_ms is not None:
             parts.append(',"createdAt":' + str(self.created_ms))
+        if self.user is not None:
+            parts.append(',"userId":' + _dumps(self.user))
         parts.append("}")
         return "".join(parts)
 
@@ -287,7 +293,11 @@ def _decode_cookie(stored: dict[str, Any], now_ms: int) -> SessionCookie:
     created = stored.get("createdAt")
     if created is not None and (isinstance(created, bool) or not isinstance(created, int)):
         raise CorruptRecord("cookie.createdAt is not a whole number")
+    user = stored.get("userId")
+    if user is not None and not isinstance(user, str):
+        raise CorruptRecord("cookie.userId is not a string")
     return SessionCookie(
+        user=user,
         created_ms=created,
         now_ms=now_ms,
         original_max_age_ms=original,

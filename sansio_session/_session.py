@@ -173,6 +173,22 @@ class Session(MutableMapping[str, Any]):
         self._machine._use()
         self.cookie.reset_max_age(self._machine.now_ms)
 
+    @property
+    def user(self) -> str | None:
+        """The user id this session is bound to, or None."""
+        return self.cookie.user
+
+    def bind(self, user: str) -> None:
+        """Bind the session to a user id, for "log out everywhere".
+
+        Stores that keep a per-user index list the user's sessions
+        (``sessions_of``) and destroy them all at once (``destroy_all``).
+        """
+        if not isinstance(user, str) or not user or len(user) > 256 or not user.isprintable():
+            raise ValueError("a user id is 1 to 256 printable characters")
+        self._machine._use()
+        self.cookie.user = user
+
     def unset(self) -> None:
         """Drop the session from the request (``req.session = null``).
 

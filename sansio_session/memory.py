@@ -34,6 +34,8 @@ class MemoryStore:
         self._records: dict[str, tuple[str, float]] = {}
         self._sweep_every = sweep_every
         self._writes = 0
+        #: user id -> the ids of the sessions bound to it (Session.bind).
+        self._users: dict[str, set[str]] = {}
 
     def get(self, sid: str, *, now: float | None = None) -> StoredRecord | None:
         entry = self._records.get(sid)
@@ -45,10 +47,14 @@ class MemoryStore:
             return None
         return StoredRecord(text, expires_at)
 
-    def set(self, sid: str, record: str, ttl: int, *, now: float | None = None) -> None:
+    def set(
+        self, sid: str, record: str, ttl: int, *, user: str | None = None, now: float | None = None
+    ) -> None:
         if not isinstance(record, str):
             raise TypeError("a record is JSON text (str)")
         now = self._clock() if now is None else now
+        if user is not None and ttl > 0:
+            self._users.setdefault(user, set()).add(sid)
         if ttl <= 0:
             self._records.pop(sid, None)
             return
@@ -58,7 +64,14 @@ class MemoryStore:
             self.prune(now=now)
 
     def replace(
-        self, sid: str, record: str, ttl: int, expected: str, *, now: float | None = None
+        self,
+        sid: str,
+        record: str,
+        ttl: int,
+        expected: str,
+        *,
+        user: str | None = None,
+        now: float | None = None,
     ) -> Conflict | None:
         """Store ``record`` only if the live record is still ``expected``."""
         now = self._clock() if now is None else now
@@ -67,7 +80,7 @@ class MemoryStore:
             return Conflict(None)
         if entry[0] != expected:
             return Conflict(StoredRecord(entry[0], entry[1]))
-        self.set(sid, record, ttl, now=now)
+        self.set(sid, record, ttl, user=user, now=now)
         return None
 
     def touch(self, sid: str, record: str, ttl: int, *, now: float | None = None) -> None:
@@ -82,8 +95,32 @@ class MemoryStore:
             return
         self._records[sid] = (entry[0], now + ttl)
 
-    def destroy(self, sid: str) -> None:
+    def destroy(self, sid: str, *, user: str | None = None) -> None:
         self._records.pop(sid, None)
+        if user is not None:
+            self._users.get(user, set()).discard(sid)
+
+    def sessions_of(self, user: str, *, now: float | None = None) -> list[str]:
+        """The ids of the live sessions bound to ``user``."""
+        now = self._clock() if now is None else now
+        sids = self._users.get(user)
+        if not sids:
+            return []
+        live = [sid for sid in sorted(sids) if self.get(sid, now=now) is not None]
+        # Forget the ones that expired or were destroyed meanwhile.
+        if live:
+            self._users[user] = set(live)
+        else:
+            self._users.pop(user, None)
+        return live
+
+    def destroy_all(self, user: str, *, now: float | None = None) -> int:
+        """Destroy every session bound to ``user``; return how many there were."""
+        live = self.sessions_of(user, now=now)
+        for sid in live:
+            self._records.pop(sid, None)
+        self._users.pop(user, None)
+        return len(live)
 
     def all(self, *, now: float | None = None) -> dict[str, str]:
         self.prune(now=now)
@@ -95,6 +132,7 @@ class MemoryStore:
 
     def clear(self) -> None:
         self._records.clear()
+        self._users.clear()
 
     def close(self) -> None:
         """Nothing to release; here so every store can be closed alike."""

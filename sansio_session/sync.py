@@ -29,14 +29,17 @@ def run_action(store: Any, action: Action) -> Any:
     """Make the one store call an action stands for; return its result."""
     if isinstance(action, Load):
         return store.get(action.sid)
+    # A bound session's user goes to stores that keep a per-user index.
+    user = getattr(action, "user", None)
+    extra = {"user": user} if user is not None and hasattr(store, "sessions_of") else {}
     if isinstance(action, Save):
         if action.expected is not None and hasattr(store, "replace"):
-            return store.replace(action.sid, action.record, action.ttl, action.expected)
-        return store.set(action.sid, action.record, action.ttl)
+            return store.replace(action.sid, action.record, action.ttl, action.expected, **extra)
+        return store.set(action.sid, action.record, action.ttl, **extra)
     if isinstance(action, Touch):
         return store.touch(action.sid, action.record, action.ttl)
     if isinstance(action, Destroy):
-        return store.destroy(action.sid)
+        return store.destroy(action.sid, **extra)
     raise TypeError(f"not a store action: {action!r}")
 
 

@@ -11,8 +11,10 @@ import html
 import inspect
 import json
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from .._cookie import http_date
 from .._errors import StoreError
@@ -91,11 +93,22 @@ async def _wait(result: Any) -> Any:
     return result
 
 
-class App:
-    """The reference app. ``store_log`` is None unless --store-log was given."""
+#: How the app asks the driver for a store call beyond the session's own
+#: (sessions_of, destroy_all): the method name and its arguments; the driver
+#: runs it the way it runs every store call and the result is awaited.
+StoreCall = Callable[..., Awaitable[Any]]
 
-    def __init__(self, *, store_log: StoreLog | None = None) -> None:
+
+class App:
+    """The reference app. ``store_log`` is None unless --store-log was given.
+
+    ``call_store`` lets the log-out-everywhere routes reach the store; without
+    it (or with a store that keeps no per-user index) they answer 404.
+    """
+
+    def __init__(self, *, store_log: StoreLog | None = None, call_store: StoreCall | None = None) -> None:
         self.store_log = store_log
+        self.call_store = call_store
 
     def before_session(self, request: AppRequest) -> AppResponse | None:
         """The answer for requests handled before any session work, or None."""
@@ -117,6 +130,8 @@ class App:
         if method in ("GET", "HEAD") and path == "/noop":
             # The one route that never looks at the session.
             return AppResponse.text("ok")
+        if path.startswith("/users/"):
+            return await self._users(method, path)
         session = machine.session
         if method in ("GET", "HEAD"):
             if path == "/":
@@ -146,6 +161,13 @@ class App:
             return AppResponse.json({"id": None})
         if verb == "cookie":
             return self._set_max_age(request, session)
+        if verb == "bind":
+            user = dict(request.query).get("user")
+            if not user or len(user) > 256 or not user.isprintable():
+                return AppResponse.text("user must be 1 to 256 printable characters", 400)
+            if session is not None:
+                session.bind(user)
+            return AppResponse.json(session_view(session))
         if verb not in ("regenerate", "reload", "save", "touch"):
             return NOT_FOUND
         if session is not None:
@@ -159,6 +181,19 @@ class App:
             else:
                 session.touch()
         return AppResponse.json(session_view(machine.session))
+
+    async def _users(self, method: str, path: str) -> AppResponse:
+        # /users/U/sessions (GET) and /users/U/logout-everywhere (POST)
+        user, _, verb = unquote(path[len("/users/") :]).rpartition("/")
+        if self.call_store is None or not user:
+            return NOT_FOUND
+        if method in ("GET", "HEAD") and verb == "sessions":
+            sessions = await self.call_store("sessions_of", user)
+            return AppResponse.json({"sessions": list(sessions)})
+        if method == "POST" and verb == "logout-everywhere":
+            destroyed = await self.call_store("destroy_all", user)
+            return AppResponse.json({"destroyed": destroyed})
+        return NOT_FOUND
 
     def _set_keys(self, request: AppRequest, session: Session | None) -> AppResponse:
         for key, _ in request.query:

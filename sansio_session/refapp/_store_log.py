@@ -40,17 +40,32 @@ class LoggedStore:
         self.log.record("get", sid)
         return self.store.get(sid)
 
-    def set(self, sid: str, record: str, ttl: int) -> Any:
+    def set(self, sid: str, record: str, ttl: int, **extra: Any) -> Any:
         self.log.record("set", sid)
-        return self.store.set(sid, record, ttl)
+        return self.store.set(sid, record, ttl, **extra)
+
+    @property
+    def replace(self) -> Any:
+        # Only a store that has replace() seems to have it here too.
+        if not hasattr(self.store, "replace"):
+            raise AttributeError("replace")
+        return self._replace
+
+    def _replace(self, sid: str, record: str, ttl: int, expected: str, **extra: Any) -> Any:
+        # A compare-and-set save is a "set" in the contract's vocabulary.
+        self.log.record("set", sid)
+        return self.store.replace(sid, record, ttl, expected, **extra)
 
     def touch(self, sid: str, record: str, ttl: int) -> Any:
         self.log.record("touch", sid)
         return self.store.touch(sid, record, ttl)
 
-    def destroy(self, sid: str) -> Any:
+    def destroy(self, sid: str, **extra: Any) -> Any:
         self.log.record("destroy", sid)
-        return self.store.destroy(sid)
+        return self.store.destroy(sid, **extra)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(dir(self.store)))
 
     def __getattr__(self, name: str) -> Any:
         # all(), length(), clear(), close() and the rest pass through unlogged.
