@@ -40,7 +40,8 @@ class EndingMixin(MachineBase):
         saved = not self._regenerated and saved_fp is not None and saved_fp == current
         if not saved and saved_fp is ORIGINAL and current == self._original_fp:
             saved = not self._regenerated
-        return self.is_new, self._regenerated or data_changed, saved, saved_fp is not None
+        modified = self._regenerated or data_changed or self._user_changed
+        return self.is_new, modified, saved and not self._user_changed, saved_fp is not None
 
     def _touch_is_recent(self, sliding_ms: int | None) -> bool:
         # touch_after: the store's expiry was last moved at (its expiry - the

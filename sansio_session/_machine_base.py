@@ -81,6 +81,7 @@ class MachineBase:
         "_base_text",
         "_conflicts",
         "_gone_user",
+        "_user_changed",
     )
 
     def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
@@ -116,6 +117,7 @@ class MachineBase:
         self._conflicts = 0
         #: The user of a session that was unset (for the index cleanup).
         self._gone_user: str | None = None
+        self._user_changed = False
 
     # -- the phase table ---------------------------------------------------
 

@@ -187,7 +187,11 @@ class Session(MutableMapping[str, Any]):
         if not isinstance(user, str) or not user or len(user) > 256 or not user.isprintable():
             raise ValueError("a user id is 1 to 256 printable characters")
         self._machine._use()
-        self.cookie.user = user
+        if user != self.cookie.user:
+            # A binding is stored like a change of the data (and a new
+            # session that gets one is saved and sent).
+            self._machine._user_changed = True
+            self.cookie.user = user
 
     def unset(self) -> None:
         """Drop the session from the request (``req.session = null``).

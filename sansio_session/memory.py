@@ -80,7 +80,10 @@ class MemoryStore:
             return Conflict(None)
         if entry[0] != expected:
             return Conflict(StoredRecord(entry[0], entry[1]))
-        self.set(sid, record, ttl, user=user, now=now)
+        if user is None:
+            self.set(sid, record, ttl, now=now)
+        else:
+            self.set(sid, record, ttl, user=user, now=now)
         return None
 
     def touch(self, sid: str, record: str, ttl: int, *, now: float | None = None) -> None:

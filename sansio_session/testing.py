@@ -202,24 +202,31 @@ def _data_of(machine: SessionMachine) -> dict[str, Any] | None:
 # -- one store call, reported to the machine ---------------------------------
 
 
-def _run(machine: SessionMachine, store: Store, action: Action, async_twin: str) -> None:
-    try:
-        result = run_action(store, action)
-    except Exception as exc:
-        raise machine.store_failed(action, exc) from exc
-    if inspect.isawaitable(result):
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()  # a coroutine never awaited would only warn later
-        raise UsageError(f"{type(store).__name__} returns awaitables: use {async_twin}()")
-    machine.store_done(action, result)
+# As in sync.py, the machine may answer a report with the next action (the
+# merged save after a compare-and-set conflict); we run until it asks for
+# nothing more.
 
 
-async def _arun(machine: SessionMachine, store: Store, action: Action) -> None:
-    try:
-        result = run_action(store, action)
+def _run(machine: SessionMachine, store: Store, action: Action | None, async_twin: str) -> None:
+    while action is not None:
+        try:
+            result = run_action(store, action)
+        except Exception as exc:
+            raise machine.store_failed(action, exc) from exc
         if inspect.isawaitable(result):
-            result = await result
-    except Exception as exc:
-        raise machine.store_failed(action, exc) from exc
-    machine.store_done(action, result)
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()  # a coroutine never awaited would only warn later
+            raise UsageError(f"{type(store).__name__} returns awaitables: use {async_twin}()")
+        action = machine.store_done(action, result)
+
+
+async def _arun(machine: SessionMachine, store: Store, action: Action | None) -> None:
+    while action is not None:
+        try:
+            result = run_action(store, action)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            raise machine.store_failed(action, exc) from exc
+        action = machine.store_done(action, result)

@@ -35,6 +35,7 @@ from sansio_session.refapp import (
     parse_args,
 )
 
+from ._executor import call_store
 from ._mixin import SessionMixin
 
 PROG = "python -m sansio_session_tornado"
@@ -102,9 +103,15 @@ async def _close(store: Any) -> None:
 async def serve(config: AppConfig) -> None:
     """Serve the reference app until SIGTERM or SIGINT, then close the store."""
     store = _open_store(config)
+
+    async def users(name: str, *args: Any) -> Any:
+        return await call_store(store, name, *args, timeout=config.options.store_timeout)
+
+    # The log-out-everywhere routes need a store that keeps a per-user index.
+    indexed = hasattr(store, "sessions_of")
     log = StoreLog() if config.store_log else None
     application = Application(
-        [(r".*", ReferenceHandler, {"app": App(store_log=log)})],
+        [(r".*", ReferenceHandler, {"app": App(store_log=log, call_store=users if indexed else None)})],
         session_options=config.options,
         session_store=store if log is None else LoggedStore(store, log),
     )

@@ -31,7 +31,7 @@ from typing import Any
 from sansio_session import Action, Executor, Phase, SessionMachine, StoreError
 from sansio_session.sync import run_action
 
-__all__ = ["log", "run_store_action", "intent_executor"]
+__all__ = ["log", "run_store_action", "intent_executor", "call_store"]
 
 log = logging.getLogger("sansio_session_tornado")
 
@@ -51,20 +51,29 @@ def run_store_action(
     """
     if not _inline(store):
         # Started only when awaited, as a coroutine store's call would be.
-        return _complete(machine, action, lambda: _in_thread(store, action), timeout)
-    try:
-        result = run_action(store, action)
-    except Exception as exc:
-        _failed(machine, action, exc)
-        return None
-    if inspect.isawaitable(result):
-        return _complete(machine, action, lambda: result, timeout)
-    _done(machine, action, result)
+        return _complete(machine, store, action, lambda: _in_thread(store, action), timeout)
+    next_action: Action | None = action
+    while next_action is not None:
+        action = next_action
+        try:
+            result = run_action(store, action)
+        except Exception as exc:
+            _failed(machine, action, exc)
+            return None
+        if inspect.isawaitable(result):
+            pending = result
+            return _complete(machine, store, action, lambda: pending, timeout)
+        # A compare-and-set save that met a newer record: the merged save.
+        next_action = _done(machine, action, result)
     return None
 
 
 async def _complete(
-    machine: SessionMachine, action: Action, start: Callable[[], Awaitable[Any]], timeout: float | None
+    machine: SessionMachine,
+    store: Any,
+    action: Action,
+    start: Callable[[], Awaitable[Any]],
+    timeout: float | None,
 ) -> None:
     try:
         result = await asyncio.wait_for(_resolve(start()), timeout)
@@ -74,7 +83,11 @@ async def _complete(
     except Exception as exc:
         _failed(machine, action, exc)
         return
-    _done(machine, action, result)
+    next_action = _done(machine, action, result)
+    if next_action is not None:
+        pending = run_store_action(machine, store, next_action, timeout)
+        if pending is not None:
+            await pending
 
 
 def _in_thread(store: Any, action: Action) -> Awaitable[Any]:
@@ -90,9 +103,9 @@ async def _resolve(pending: Awaitable[Any]) -> Any:
     return result
 
 
-def _done(machine: SessionMachine, action: Action, result: Any) -> None:
+def _done(machine: SessionMachine, action: Action, result: Any) -> Action | None:
     try:
-        machine.store_done(action, result)
+        return machine.store_done(action, result)
     except StoreError as error:
         # A result the machine cannot use (reload of a session that is gone).
         log.error("%s", error)
@@ -105,6 +118,16 @@ def _failed(machine: SessionMachine, action: Action, exc: BaseException) -> None
         log.error("%s", error, exc_info=exc)
         raise error
     log.warning("%s; going on without it (on_store_failure is continue)", error)
+
+
+async def call_store(store: Any, name: str, *args: Any, timeout: float | None = None) -> Any:
+    """Any other store call (sessions_of, destroy_all), run like the session's own."""
+    method = getattr(store, name)
+    if _inline(store):
+        result = method(*args)
+    else:
+        result = asyncio.get_running_loop().run_in_executor(None, method, *args)
+    return await asyncio.wait_for(_resolve(result), timeout) if inspect.isawaitable(result) else result
 
 
 class _Done:

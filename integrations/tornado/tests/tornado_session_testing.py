@@ -195,9 +195,7 @@ async def serving(
     **settings: Any,
 ) -> AsyncIterator[Client]:
     """Serve ``routes`` with sessions on ``store`` at 127.0.0.1 on a free port."""
-    app = Application(
-        routes, session_options=session_options or options(), session_store=store, **settings
-    )
+    app = Application(routes, session_options=session_options or options(), session_store=store, **settings)
     sockets = bind_sockets(0, "127.0.0.1")
     http_server = HTTPServer(app, **(server or {}))
     http_server.add_sockets(sockets)
