@@ -61,8 +61,7 @@ def run_store_action(
             _failed(machine, action, exc)
             return None
         if inspect.isawaitable(result):
-            pending = result
-            return _complete(machine, store, action, lambda: pending, timeout)
+            return _complete(machine, store, action, _given(result), timeout)
         # A compare-and-set save that met a newer record: the merged save.
         next_action = _done(machine, action, result)
     return None
@@ -88,6 +87,10 @@ async def _complete(
         pending = run_store_action(machine, store, next_action, timeout)
         if pending is not None:
             await pending
+
+
+def _given(awaitable: Awaitable[Any]) -> Callable[[], Awaitable[Any]]:
+    return lambda: awaitable
 
 
 def _in_thread(store: Any, action: Action) -> Awaitable[Any]:
