@@ -121,13 +121,19 @@ class EndingMixin(MachineBase):
         )
 
     def _expiring_cookie(self) -> str:
+        # The same name, Path and Domain as the cookie being cleared (the
+        # session's own, which may predate the current options).
         c = self.options.cookie
+        gone = self._gone_cookie
+        path, domain = (c.path, c.domain) if gone is None else (gone.path, gone.domain)
         secure = c.secure is True or (c.secure == "auto" and self._secure_request)
+        if gone is not None:
+            secure = gone.secure
         return serialize_set_cookie(
             self.options.name,
             "",
-            domain=c.domain,
-            path=c.path,
+            domain=domain,
+            path=path,
             expires=_EXPIRED_COOKIE,
             http_only=c.http_only,
             secure=secure,

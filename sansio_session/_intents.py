@@ -68,6 +68,7 @@ class IntentsMixin(MachineBase):
         self._use()
         if self._session is not None:
             self._gone_user = self._session.cookie.user
+            self._gone_cookie = self._session.cookie
             self._session._data = GONE
             self._session = None
             self._unset = True
@@ -90,6 +91,7 @@ class IntentsMixin(MachineBase):
                 assert self._session is not None
                 self._session._pristine = False
         elif kind == "destroy":
+            self._gone_cookie = session.cookie  # its Path and Domain, for the expiring cookie
             session._data = GONE
             self._event("destroyed")
             self._session = None

@@ -82,6 +82,7 @@ class MachineBase:
         "_conflicts",
         "_gone_user",
         "_user_changed",
+        "_gone_cookie",
     )
 
     def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
@@ -118,6 +119,7 @@ class MachineBase:
         #: The user of a session that was unset (for the index cleanup).
         self._gone_user: str | None = None
         self._user_changed = False
+        self._gone_cookie: SessionCookie | None = None
 
     # -- the phase table ---------------------------------------------------
 

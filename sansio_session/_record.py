@@ -24,6 +24,8 @@ from typing import Any
 
 __all__ = ["SessionCookie", "CorruptRecord", "decode_record", "encode_record", "dump_data"]
 
+#: RFC 6265bis section 5.5: 400 days, in ms.
+MAX_COOKIE_AGE_MS = 400 * 24 * 3600 * 1000
 #: How deeply a record's data may nest.
 MAX_DEPTH = 32
 
@@ -114,7 +116,9 @@ class SessionCookie:
             return
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
             raise TypeError("max_age must be a number of seconds or None")
-        ms = round(seconds * 1000)
+        # RFC 6265bis: no cookie lives longer than 400 days, so neither does
+        # a session (the same cap as CookieOptions.max_age).
+        ms = min(round(seconds * 1000), MAX_COOKIE_AGE_MS)
         self.expires_ms = self._capped(self._now_ms + ms)
         self.original_max_age_ms = ms
 

@@ -1,0 +1,190 @@
+"""Sessions for an h11 server of your own, on trio.
+
+Make one :class:`Sessions` at start-up. For each request, ``begin_h11()``
+loads the session; when the response is ready, ``commit()`` does the store
+work and ``cookie_headers()`` gives the headers to append to the
+``h11.Response``. For a buffered body, commit first: the save is over before
+any byte leaves, so a failed save can still be a 500. This is a complete
+server, the session lines marked::
+
+    import h11
+    import trio
+    from sansio_session import MemoryStore, SessionOptions, StoreError
+    from sansio_session_trio import Sessions
+
+    sessions = Sessions(SessionOptions(secret="change me"), MemoryStore())
+
+    async def respond(stream, conn, request):
+        try:
+            cycle = await sessions.begin_h11(request, tls=False)  # session: load
+            session = cycle.session  # None outside cookie.path
+            views = 0 if session is None else session.get("views", 0) + 1
+            if session is not None:
+                session["views"] = views
+            body = f"views: {views}\\n".encode()
+            await cycle.commit()  # session: save, before any byte
+            status, headers = 200, cycle.cookie_headers()  # session: cookie
+        except StoreError as exc:
+            status, body, headers = 500, exc.reason.encode(), []
+        headers.append(("content-length", str(len(body))))
+        for event in (h11.Response(status_code=status, headers=headers),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            await stream.send_all(conn.send(event))
+
+    async def serve_one(stream):
+        conn = h11.Connection(h11.SERVER)
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.EndOfMessage):
+                await respond(stream, conn, request)
+                if conn.our_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+            elif isinstance(event, h11.ConnectionClosed):
+                return
+
+    # trio.run(trio.serve_tcp, serve_one, 8000)
+
+For a streamed body, the order changes: append ``cycle.cookie_headers()`` to
+the Response and send it, send the Data events, then ``await
+cycle.commit()`` and only then send EndOfMessage. If that commit raises,
+close the connection instead of ending the message, so the client sees an
+incomplete response rather than a complete one whose session was lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import h11
+
+from sansio_session import Action, Phase, Session, SessionMachine, SessionOptions, Store, StoreError
+
+from ._http import request_path
+from ._store_calls import call_store
+
+__all__ = ["Sessions", "RequestSession"]
+
+
+def _header(request: h11.Request, name: bytes, sep: str) -> str | None:
+    values = [value.decode("latin-1") for key, value in request.headers if key == name]
+    return sep.join(values) if values else None
+
+
+class Sessions:
+    """The session layer for trio: options, a store and a clock, made once.
+
+    The store may be synchronous (called inline when it says
+    ``blocking = False``, else in a worker thread) or asynchronous (awaited).
+    ``clock`` returns POSIX seconds.
+    """
+
+    def __init__(
+        self, options: SessionOptions, store: Store, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.options = options
+        self.store = store
+        self.clock = clock
+
+    async def begin(
+        self,
+        cookie: str | None,
+        *,
+        path: str = "/",
+        tls: bool = False,
+        secure: bool | None = None,
+        forwarded_proto: str | None = None,
+    ) -> RequestSession:
+        """Start one request from its Cookie header and load its session.
+
+        Raises StoreError when the load fails (answer 500 with its
+        ``reason``), unless ``on_store_failure`` is ``"continue"``.
+        """
+        cycle = RequestSession(self)
+        load = cycle.machine.begin(
+            cookie, now=self.clock(), tls=tls, secure=secure, forwarded_proto=forwarded_proto, path=path
+        )
+        if load is not None:
+            await cycle._settle(load)
+        return cycle
+
+    async def begin_h11(
+        self, request: h11.Request, *, tls: bool, secure: bool | None = None
+    ) -> RequestSession:
+        """:meth:`begin` for an ``h11.Request``; ``tls`` says the connection is TLS."""
+        return await self.begin(
+            # A user agent sends one Cookie header (RFC 6265, section 5.4), but
+            # HTTP/2 may split it in several (RFC 9113, section 8.2.3) and a
+            # gateway may pass them on: joined with "; " they are one again.
+            _header(request, b"cookie", "; "),
+            path=request_path(request.target.decode("latin-1")),
+            tls=tls,
+            secure=secure,
+            forwarded_proto=_header(request, b"x-forwarded-proto", ", "),
+        )
+
+
+class RequestSession:
+    """One request's session: ``session``, then ``commit()`` and ``cookie_headers()``."""
+
+    __slots__ = ("machine", "_sessions")
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+        self.machine = SessionMachine(sessions.options, executor=self._execute)
+
+    @property
+    def session(self) -> Session | None:
+        """The session now (read it again after ``regenerate()`` or ``destroy()``)."""
+        return self.machine.session
+
+    async def commit(self) -> None:
+        """Do the end-of-request store work (save, touch or destroy), if any.
+
+        Raises StoreError when it fails; a buffered response is then a 500.
+        """
+        action = self.machine.commit(self._sessions.clock())
+        if action is not None:
+            await self._settle(action)
+
+    def cookie_headers(self) -> list[tuple[str, str]]:
+        """The headers to add to the response: a Set-Cookie, or none. Call it once,
+        as the headers are written."""
+        decision = self.machine.set_cookie(self._sessions.clock())
+        return [] if decision is None else [("set-cookie", decision.value)]
+
+    async def _run(self, action: Action) -> StoreError | None:
+        store = self._sessions.store
+        timeout = self._sessions.options.store_timeout
+        # A compare-and-set save that met a newer record gives back the
+        # merged save to run next: go on until the machine asks for nothing.
+        next_action: Action | None = action
+        while next_action is not None:
+            try:
+                result = await call_store(store, next_action, timeout)
+            except Exception as exc:
+                return self.machine.store_failed(next_action, exc)
+            next_action = self.machine.store_done(next_action, result)
+        return None
+
+    async def _settle(self, action: Action) -> None:
+        # A load or a commit: the machine says whether a failure ends the
+        # request (FAILED) or lets it go on (on_store_failure="continue").
+        failure = await self._run(action)
+        if failure is not None and self.machine.phase is Phase.FAILED:
+            raise failure
+
+    def _execute(self, machine: SessionMachine, action: Action | None) -> Coroutine[Any, Any, None]:
+        return self._intent(action)
+
+    async def _intent(self, action: Action | None) -> None:
+        if action is not None:
+            failure = await self._run(action)
+            if failure is not None:
+                raise failure

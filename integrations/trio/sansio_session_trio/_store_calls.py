@@ -1,0 +1,64 @@
+# One store call on trio, whatever kind of store it is.
+#
+# The core emits an action; sansio_session.sync.run_action makes the one
+# store call it stands for. What we add is where that call runs:
+#
+# - a store that says `blocking = False` (the in-memory store, and async
+#   stores, whose methods only start a coroutine) is called right here, on
+#   the event loop thread;
+# - a store whose `get` is a coroutine function is called here too;
+# - any other store is synchronous and may block (a socket, a file), so it
+#   runs in a worker thread through trio.to_thread.
+#
+# Whatever comes back is awaited when it is awaitable. Every call, thread
+# and await included, is bounded by options.store_timeout.
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import trio
+
+from sansio_session import Action, Store
+from sansio_session.sync import run_action
+
+__all__ = ["call_store", "call_store_method"]
+
+
+def _runs_inline(store: Store) -> bool:
+    blocking = getattr(store, "blocking", None)
+    if blocking is not None:
+        return not blocking
+    return inspect.iscoroutinefunction(store.get)
+
+
+async def call_store(store: Store, action: Action, timeout: float | None) -> Any:
+    """Run the store call for ``action`` and return its result.
+
+    Raises trio.TooSlowError after ``timeout`` seconds (None: no bound), and
+    whatever the store raises.
+    """
+    return await _bounded(store, partial(run_action, store, action), timeout)
+
+
+async def call_store_method(store: Store, name: str, *args: Any, timeout: float | None) -> Any:
+    """Any other store call (``sessions_of``, ``destroy_all``), run the same way."""
+    return await _bounded(store, partial(getattr(store, name), *args), timeout)
+
+
+async def _bounded(store: Store, call: Callable[[], Any], timeout: float | None) -> Any:
+    with trio.fail_after(math.inf if timeout is None else timeout):
+        if _runs_inline(store):
+            result = call()
+        else:
+            # XX On a timeout we stop waiting, but the thread runs on to the
+            # end of its call: a save that times out may still land later.
+            # The store's own timeout (SQLite's busy timeout, PostgreSQL's
+            # statement timeout) is what bounds the thread itself.
+            result = await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+        if inspect.isawaitable(result):
+            result = await result
+    return result
