@@ -226,11 +226,6 @@ def test_bad_per_session_max_age_is_a_400_that_changes_nothing(refapp: StartApp,
     assert app.get("/session", cookie=cookie).json()["cookie"]["original_max_age"] == 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a per-session max_age is not capped at 400 days "
-    "(issue 2, section 7: cookie lifetimes capped at 400 days, RFC 6265bis)",
-)
 def test_per_session_max_age_is_capped_at_400_days(refapp: StartApp) -> None:
     app = refapp(MINUTE)
     _, cookie = app.new_session()
