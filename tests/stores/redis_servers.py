@@ -50,6 +50,13 @@ def _spare_port() -> int:
         return port
 
 
+def _die_with_parent(command: list[str]) -> list[str]:
+    # On Linux, setpriv makes the server get SIGTERM when the test process
+    # dies, even when it is killed outright, so no server outlives its run.
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else command
+
+
 class OwnRedis:
     """A redis-server process of the test's own, on a spare port."""
 
@@ -71,7 +78,7 @@ class OwnRedis:
         port = ["--port", "0", "--tls-port", str(self.port)] if self.tls else ["--port", str(self.port)]
         command = [self.binary or "redis-server", *port, "--bind", "127.0.0.1"]
         command += ["--save", "", "--appendonly", "no", *self.args]
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(_die_with_parent(command), stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
