@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ._actions import Action, Destroy, Load, Save, SetCookie, Touch
-from ._cookie import find_cookie, http_date, parse_cookie_header, serialize_set_cookie
+from ._cookie import MAX_COOKIE_HEADER, find_cookie, http_date, parse_cookie_header, serialize_set_cookie
 from ._errors import ConfigError, SerializationError, SessionError, StoreError, UsageError
 from ._machine import Executor, SessionMachine
 from ._options import CookieOptions, SessionOptions, default_genid, is_default_shaped_id
@@ -28,6 +28,7 @@ __all__ = [
     "Destroy",
     "Executor",
     "Load",
+    "MAX_COOKIE_HEADER",
     "MemoryStore",
     "Phase",
     "Save",

@@ -21,10 +21,19 @@ import re
 import time
 from urllib.parse import quote, unquote
 
-__all__ = ["parse_cookie_header", "find_cookie", "serialize_set_cookie", "http_date", "MAX_HEADER"]
+__all__ = [
+    "parse_cookie_header",
+    "find_cookie",
+    "serialize_set_cookie",
+    "http_date",
+    "MAX_HEADER",
+    "MAX_COOKIE_HEADER",
+]
 
 #: Characters of a Cookie header we read; browsers send at most a few KiB.
-MAX_HEADER = 65536
+#: Drivers answer a longer Cookie header with 431 (RFC 6585 section 5)
+#: before any session work, rather than let its tail go unread.
+MAX_HEADER = MAX_COOKIE_HEADER = 65536
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

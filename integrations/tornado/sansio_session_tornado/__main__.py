@@ -121,7 +121,10 @@ async def serve(config: AppConfig) -> None:
         await _close(store)
         problem = exc.strerror or exc
         raise SystemExit(f"error: cannot listen on {config.host}:{config.port}: {problem}") from None
-    server = HTTPServer(application)  # no xheaders: the reference app trusts no proxy
+    # No xheaders: the reference app trusts no proxy. Heads up to 1 MiB are
+    # read, so that a Cookie header over the session layer's limit gets its
+    # 431 instead of Tornado's silent close.
+    server = HTTPServer(application, max_header_size=1 << 20)
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

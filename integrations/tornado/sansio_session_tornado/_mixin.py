@@ -32,9 +32,18 @@ from typing import Any, ClassVar
 from tornado.concurrent import Future, chain_future
 from tornado.httputil import HTTPServerRequest
 from tornado.iostream import SSLIOStream
-from tornado.web import RequestHandler
+from tornado.web import HTTPError, RequestHandler
 
-from sansio_session import ConfigError, Phase, Session, SessionMachine, SessionOptions, StoreError, UsageError
+from sansio_session import (
+    MAX_COOKIE_HEADER,
+    ConfigError,
+    Phase,
+    Session,
+    SessionMachine,
+    SessionOptions,
+    StoreError,
+    UsageError,
+)
 
 from ._executor import intent_executor, log, run_store_action
 
@@ -117,13 +126,16 @@ class SessionMixin(RequestHandler):
             raise ConfigError("the Application needs the setting session_options=SessionOptions(...)")
         if "session_store" not in self.settings:
             raise ConfigError("the Application needs the setting session_store=<a session store>")
+        request = self.request
+        cookies = request.headers.get_list("Cookie")
+        header = "; ".join(cookies) if cookies else None
+        if header is not None and len(header) > MAX_COOKIE_HEADER:
+            raise HTTPError(431, reason="Request Header Fields Too Large")
         store = self._session_store = self.settings["session_store"]
         machine = SessionMachine(options, executor=intent_executor(store, options.store_timeout))
         self._session_machine = machine
-        request = self.request
-        cookies = request.headers.get_list("Cookie")
         load = machine.begin(
-            "; ".join(cookies) if cookies else None,
+            header,
             now=time.time(),
             tls=_is_tls(request),
             # Tornado's own verdict: with xheaders=True it trusts the

@@ -59,7 +59,7 @@ incomplete response rather than a complete one whose session was lost.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import h11
@@ -153,11 +153,19 @@ class RequestSession:
         if action is not None:
             await self._settle(action)
 
-    def cookie_headers(self) -> list[tuple[str, str]]:
-        """The headers to add to the response: a Set-Cookie, or none. Call it once,
-        as the headers are written."""
+    def cookie_headers(self, headers: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+        """The headers to add to the response: a Set-Cookie (or none), and the
+        cache headers that keep shared caches from mixing sessions up. Pass
+        the response's own ``headers`` so that a Cache-Control of its own is
+        kept. Call it once, as the headers are written."""
         decision = self.machine.set_cookie(self._sessions.clock())
-        return [] if decision is None else [("set-cookie", decision.value)]
+        added = [] if decision is None else [("set-cookie", decision.value)]
+        own_cache_control = any(name.lower() == "cache-control" for name, _ in headers)
+        for name, value in self.machine.cache_headers(
+            cookie_set=decision is not None, has_cache_control=own_cache_control
+        ):
+            added.append((name.lower(), value))
+        return added
 
     async def _run(self, action: Action) -> StoreError | None:
         store = self._sessions.store

@@ -53,10 +53,10 @@ def with_sessions(
             response = await handler(request, cycle)
             if isinstance(response.body, (bytes, bytearray, memoryview)):
                 await cycle.commit()
-                return replace(response, headers=[*response.headers, *cycle.cookie_headers()])
+                return replace(response, headers=[*response.headers, *cycle.cookie_headers(response.headers)])
         except StoreError as exc:
             return Response(500, [("content-type", "text/plain; charset=utf-8")], exc.reason.encode())
-        headers = [*response.headers, *cycle.cookie_headers()]
+        headers = [*response.headers, *cycle.cookie_headers(response.headers)]
         return replace(response, headers=headers, body=_commit_after(response.body, cycle))
 
     return with_session
