@@ -11,7 +11,23 @@
 #
 # `sess` is `json`, not `jsonb`: PostgreSQL keeps json input as the exact
 # text it was given, and we read it back as `sess::text`, so a record comes
-# back byte for byte as it was saved.
+# back byte for byte as it was saved. That is also what makes a
+# compare-and-set save (replace) one statement: an UPDATE on the condition
+# `sess::text = <the expected record>`, which PostgreSQL re-checks against
+# the newest row version when a parallel UPDATE got there first.
+#
+# To that table we add one nullable column, the per-user index behind
+# sessions_of and destroy_all, with a hash index (NULLs are not indexed, and
+# a user id of any length fits):
+#
+#     ALTER TABLE "session" ADD COLUMN "user_id" varchar;
+#     CREATE INDEX "IDX_session_user" ON "session" USING hash ("user_id");
+#
+# connect-pg-simple names its columns in every statement and its upsert sets
+# only `sess` and `expire`, so it works on the wider table and a Node save
+# keeps the binding. With create_table off, add the column yourself (the
+# statements above); until then a save of a bound session fails, and nothing
+# else needs it.
 #
 # `expire` is a timestamp *without* time zone. connect-pg-simple writes it as
 # `to_timestamp(<POSIX seconds>)` and compares it against the same, which
@@ -50,7 +66,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from ._errors import ConfigError, StoreError
-from ._store import StoredRecord
+from ._store import Conflict, StoredRecord
 
 __all__ = ["PostgresStore"]
 
@@ -74,8 +90,8 @@ class PostgresStore:
 
     ``conninfo`` is a libpq connection string or ``postgresql://`` URL.
     ``table`` and ``schema`` name the table (``schema`` None: the search
-    path). With ``create_table`` the table and its expiry index are created
-    if missing. ``pool_min`` and ``pool_max`` size the connection pool.
+    path). With ``create_table`` the table, its ``user_id`` column and their
+    indexes are created if missing. ``pool_min`` and ``pool_max`` size the connection pool.
     ``timeout`` (seconds) bounds the wait for a connection and each
     statement. A save sweeps expired rows at most every ``prune_interval``
     seconds (None: never; call :meth:`prune` yourself). ``clock`` returns
@@ -148,6 +164,7 @@ class PostgresStore:
         self._name = name
         self._pkey = sql.Identifier(f"{table}_pkey")
         self._index = sql.Identifier(f"IDX_{table}_expire")
+        self._user_index = sql.Identifier(f"IDX_{table}_user")
         self._get = sql.SQL(
             "SELECT sess::text, extract(epoch FROM expire::timestamptz)::float8 FROM {} "
             "WHERE sid = %s AND expire > to_timestamp(%s)"
@@ -155,6 +172,31 @@ class PostgresStore:
         self._set = sql.SQL(
             "INSERT INTO {} (sid, sess, expire) VALUES (%s, %s::json, to_timestamp(%s)) "
             "ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire"
+        ).format(name)
+        self._set_user = sql.SQL(
+            "INSERT INTO {} (sid, sess, expire, user_id) VALUES (%s, %s::json, to_timestamp(%s), %s) "
+            "ON CONFLICT (sid) DO UPDATE "
+            "SET sess = EXCLUDED.sess, expire = EXCLUDED.expire, user_id = EXCLUDED.user_id"
+        ).format(name)
+        # The condition shared by the compare-and-set statements.
+        expected = sql.SQL("WHERE sid = %s AND sess::text = %s AND expire > to_timestamp(%s)")
+        self._replace = sql.SQL("UPDATE {} SET sess = %s::json, expire = to_timestamp(%s) {}").format(
+            name, expected
+        )
+        self._replace_user = sql.SQL(
+            "UPDATE {} SET sess = %s::json, expire = to_timestamp(%s), user_id = %s {}"
+        ).format(name, expected)
+        self._replace_end = sql.SQL("DELETE FROM {} {}").format(name, expected)
+        # Both also delete the user's expired rows: a row that is only a
+        # stale index entry must not carry its binding over to a new session
+        # saved under the same id.
+        self._sessions_of = sql.SQL(
+            "WITH gone AS (DELETE FROM {0} WHERE user_id = %s AND expire <= to_timestamp(%s)) "
+            "SELECT sid FROM {0} WHERE user_id = %s AND expire > to_timestamp(%s)"
+        ).format(name)
+        self._destroy_all = sql.SQL(
+            "WITH gone AS (DELETE FROM {} WHERE user_id = %s RETURNING expire) "
+            "SELECT count(*) FROM gone WHERE expire > to_timestamp(%s)"
         ).format(name)
         self._touch = sql.SQL(
             "UPDATE {} SET expire = to_timestamp(%s) WHERE sid = %s AND expire > to_timestamp(%s)"
@@ -190,6 +232,20 @@ class PostgresStore:
             conn.execute(
                 sql.SQL('CREATE INDEX IF NOT EXISTS {} ON {} ("expire")').format(self._index, self._name)
             )
+            # Look before altering: ALTER TABLE locks out even readers, and
+            # every process runs this at start-up.
+            found = conn.execute(
+                "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                "AND attname = 'user_id' AND NOT attisdropped",
+                [self._name.as_string(conn)],
+            ).fetchone()
+            if found is None:
+                conn.execute(sql.SQL('ALTER TABLE {} ADD COLUMN "user_id" varchar').format(self._name))
+            conn.execute(
+                sql.SQL('CREATE INDEX IF NOT EXISTS {} ON {} USING hash ("user_id")').format(
+                    self._user_index, self._name
+                )
+            )
 
     def _run(self, call: Callable[[_Conn], _T]) -> _T:
         for attempt in (1, 2):
@@ -211,26 +267,70 @@ class PostgresStore:
             return None
         return StoredRecord(row[0], row[1])
 
-    def set(self, sid: str, record: str, ttl: int) -> None:
+    def set(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+        """Upsert the record; ``user`` binds the session to that user."""
         if not isinstance(record, str):
             raise TypeError("a record is JSON text (str)")
         now = self._clock()
         if ttl <= 0:
             self.destroy(sid)
             return
-        self._run(lambda conn: conn.execute(self._set, (sid, record, now + ttl)))
+        if user is None:
+            # Without a user the row keeps whatever binding it had.
+            self._run(lambda conn: conn.execute(self._set, (sid, record, now + ttl)))
+        else:
+            self._run(lambda conn: conn.execute(self._set_user, (sid, record, now + ttl, user)))
         self._sweep(now)
 
-    def touch(self, sid: str, record: str, ttl: int) -> None:
+    def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
+    ) -> Conflict | None:
+        """Store ``record`` only if the live row still holds exactly ``expected``."""
+        if not isinstance(record, str) or not isinstance(expected, str):
+            raise TypeError("a record is JSON text (str)")
+        now = self._clock()
+        condition: tuple[Any, ...] = (sid, expected, now)
+        params: tuple[Any, ...]
+        if ttl <= 0:
+            statement, params = self._replace_end, condition
+        elif user is None:
+            statement, params = self._replace, (record, now + ttl, *condition)
+        else:
+            statement, params = self._replace_user, (record, now + ttl, user, *condition)
+        if self._run(lambda conn: conn.execute(statement, params).rowcount) == 0:
+            # Read after the failed update: the conflict reports what the
+            # row holds now (or that it is gone).
+            return Conflict(self.get(sid))
+        if ttl > 0:
+            self._sweep(now)
+        return None
+
+    def sessions_of(self, user: str) -> list[str]:
+        """The ids of the live sessions bound to ``user``, sorted."""
+        now = self._clock()
+        rows = self._run(lambda conn: conn.execute(self._sessions_of, (user, now, user, now)).fetchall())
+        # Sorted here, not by ORDER BY: the column's collation may not be
+        # code point order.
+        return sorted(sid for (sid,) in rows)
+
+    def destroy_all(self, user: str) -> int:
+        """Destroy every session bound to ``user``; return how many were live."""
+        now = self._clock()
+        row = self._run(lambda conn: conn.execute(self._destroy_all, (user, now)).fetchone())
+        return int(row[0]) if row else 0
+
+    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
         # Only the expiry is written: a parallel request may have saved newer
-        # data than the record this one holds.
+        # data than the record this one holds. The binding is in the row, so
+        # it lasts exactly as long as the session.
         now = self._clock()
         if ttl <= 0:
             self.destroy(sid)
             return
         self._run(lambda conn: conn.execute(self._touch, (now + ttl, sid, now)))
 
-    def destroy(self, sid: str) -> None:
+    def destroy(self, sid: str, *, user: str | None = None) -> None:
+        # The row is the index entry too: deleting it unbinds the user.
         self._run(lambda conn: conn.execute(self._destroy, (sid,)))
 
     def all(self) -> dict[str, str]:

@@ -1,9 +1,10 @@
 # The Redis session store, without I/O.
 #
-# What lives here: the RESP framing of one connection (RedisProtocol), the
-# commands of each store operation and the reading of their replies
-# (RedisCommands, Op, Walk) and the schedule of reconnection attempts
-# (Backoff); the redis:// URL is in _redis_url.py. What must not: sockets,
+# What lives here: the commands of each store operation and the reading of
+# their replies (RedisCommands, Op, Walk). Beside it, and re-exported here:
+# the RESP framing of one connection (RedisProtocol) and the schedule of
+# reconnection attempts (Backoff) in _redis_connection.py, the Lua scripts in
+# _redis_scripts.py, the redis:// URL in _redis_url.py. What must not: sockets,
 # timers, tasks, clocks. Each driver package carries a small transport
 # (sansio_session_<x>.redis) that moves these bytes on its own framework's
 # sockets, reads the clock and arms the timers.
@@ -27,23 +28,22 @@
 # express-session shares the sessions: key "sess:<id>", value the record's
 # JSON as the core wrote it, SET ... EX <ttl>, touch as EXPIRE only (the
 # stored JSON is never rewritten), destroy as DEL. all/length/clear walk the
-# prefix with SCAN, never KEYS, which would block the server.
+# prefix with SCAN, never KEYS, which would block the server. What connect-
+# redis has not (a compare-and-set save, the per-user index under
+# "sessu:<user>") is one Lua script per call, in _redis_scripts.py.
 from __future__ import annotations
 
+import hashlib
 import re
-from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
-try:
-    import hiredis
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("the Redis store needs hiredis: pip install 'sansio-session[redis]'") from exc
-
+from . import _redis_scripts as lua
 from ._errors import ConfigError, StoreError
+from ._redis_connection import Arg, Backoff, Command, RedisProtocol, RedisReplyError, check_timeout
 from ._redis_url import RedisURL, parse_redis_url
-from ._store import StoredRecord
+from ._store import Conflict, StoredRecord
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -67,81 +67,12 @@ DEFAULT_PREFIX = "sess:"
 DEFAULT_TIMEOUT = 2.0
 
 T = TypeVar("T")
-Arg = bytes | str | int | float
-Command = Sequence[Arg]
 
 # How many keys SCAN is asked for per step, and how many keys one MGET or
 # DEL carries: big enough to need few round trips, small enough not to stall
 # the server on any one of them.
 _BATCH = 1000
 _GLOB = re.compile(r"([\\*?\[\]])")
-_NEED_DATA = object()
-
-
-class RedisReplyError(StoreError):
-    """Redis answered a command with an error reply (``WRONGTYPE ...``)."""
-
-
-class RedisProtocol:
-    """One Redis connection's framing: commands to bytes, bytes to replies.
-
-    ``send(commands, token)`` packs the commands and remembers ``token``;
-    ``receive(data)`` returns ``(token, replies)`` for every call whose
-    replies are now complete, in the order the calls were sent. ``replies``
-    is a list (one reply per command, error replies as
-    :class:`RedisReplyError` values), or a :class:`StoreError` when the
-    connection can no longer deliver them. After that, :attr:`broken` is true
-    and the connection must be dropped.
-    """
-
-    def __init__(self) -> None:
-        self._reader = hiredis.Reader(replyError=RedisReplyError, notEnoughData=_NEED_DATA)
-        self._waiting: deque[tuple[object, int, list[Any]]] = deque()
-        self.broken = False
-
-    @property
-    def pending(self) -> int:
-        """How many calls still wait for replies."""
-        return len(self._waiting)
-
-    def send(self, commands: Sequence[Command], token: object) -> bytes:
-        if self.broken:
-            raise StoreError("redis connection is broken")
-        if not commands:
-            raise ValueError("a call sends at least one command")
-        # hiredis's stub spells its argument as a 1-tuple; any tuple is taken.
-        pack = cast(Callable[[tuple[Arg, ...]], bytes], hiredis.pack_command)
-        data = b"".join([pack(tuple(command)) for command in commands])
-        self._waiting.append((token, len(commands), []))
-        return data
-
-    def receive(self, data: bytes | bytearray) -> list[tuple[object, list[Any] | StoreError]]:
-        done: list[tuple[object, list[Any] | StoreError]] = []
-        if self.broken:
-            return done
-        self._reader.feed(data)  # type: ignore[arg-type]  # any buffer; the stub says bytes
-        while True:
-            try:
-                reply = self._reader.gets()
-            except hiredis.ProtocolError:
-                return done + self.lost("redis sent bytes that are not RESP")
-            if reply is _NEED_DATA:
-                return done
-            if not self._waiting:
-                return done + self.lost("redis sent a reply to no command")
-            token, count, replies = self._waiting[0]
-            replies.append(reply)
-            if len(replies) == count:
-                self._waiting.popleft()
-                done.append((token, replies))
-
-    def lost(self, why: str = "redis connection lost") -> list[tuple[object, StoreError]]:
-        """Mark the connection broken; return every pending token with the error."""
-        self.broken = True
-        error = StoreError(why)
-        failed = [(token, error) for token, _, _ in self._waiting]
-        self._waiting.clear()
-        return failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,25 +141,33 @@ def _load(replies: list[Any], now: float) -> StoredRecord | None:
 
 
 class RedisCommands:
-    """The commands of the session store operations, under a key prefix.
+    """The commands of the session store operations, under key prefixes.
 
-    Every method checks the session id and returns an :class:`Op` (or a
-    :class:`Walk`) to run; none does I/O.
+    A session is at ``prefix + id``; the index of a user's sessions (a set)
+    at ``user_prefix + user``. ``user_prefix`` defaults to one derived from
+    ``prefix`` (``sessu:`` for ``sess:``) and must never start a session key,
+    nor ``prefix`` an index key. Every method checks its ids and returns an
+    :class:`Op` (or a :class:`Walk`) to run; none does I/O.
     """
 
-    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
-        # An empty prefix would make clear() delete every key of the database.
-        if not isinstance(prefix, str) or not prefix:
-            raise ConfigError("redis prefix: must be a non-empty string")
-        try:
-            self._prefix = prefix.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ConfigError("redis prefix: must be valid Unicode text") from None
-        self._pattern = _GLOB.sub(r"\\\1", prefix).encode("utf-8") + b"*"
+    def __init__(self, prefix: str = DEFAULT_PREFIX, user_prefix: str | None = None) -> None:
+        self._prefix = _encoded_prefix("redis prefix", prefix)
+        if user_prefix is None:
+            user_prefix = lua.derived_user_prefix(prefix)
+        self._user_prefix = _encoded_prefix("redis user_prefix", user_prefix)
+        if self._user_prefix.startswith(self._prefix) or self._prefix.startswith(self._user_prefix):
+            # Else a session id could name an index, or clear() delete one.
+            raise ConfigError("redis user_prefix: must not start with the prefix, nor the prefix with it")
+        self._pattern = _glob(prefix)
+        self._user_pattern = _glob(user_prefix)
 
     @property
     def prefix(self) -> str:
         return self._prefix.decode("utf-8")
+
+    @property
+    def user_prefix(self) -> str:
+        return self._user_prefix.decode("utf-8")
 
     def key(self, sid: str) -> bytes:
         """The key of ``sid``; raises StoreError for an id no store may take.
@@ -239,41 +178,71 @@ class RedisCommands:
         session's key) and text that is not valid Unicode (lone surrogates),
         which has no UTF-8 form to put on the wire.
         """
-        if not isinstance(sid, str) or not sid:
-            raise StoreError(f"refused session id {sid!r:.40}", reason="invalid session id")
-        try:
-            return self._prefix + sid.encode("utf-8")
-        except UnicodeEncodeError:
-            raise StoreError(f"refused session id {sid!r:.40}", reason="invalid session id") from None
+        return self._prefix + _suffix(sid, "session id")
+
+    def user_key(self, user: str) -> bytes:
+        """The key of ``user``'s index; refuses what :meth:`key` refuses."""
+        return self._user_prefix + _suffix(user, "user id")
 
     def get(self, sid: str) -> Op[StoredRecord | None]:
         key = self.key(sid)
         return Op(((b"GET", key), (b"PTTL", key)), _load)
 
-    def set(self, sid: str, record: str, ttl: int) -> Op[None]:
+    def set(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> Op[None]:
+        """SET EX; for a session bound to ``user``, also add it to the index."""
         key = self.key(sid)
-        if not isinstance(record, str):
-            raise TypeError("a record is JSON text (str)")
-        if not isinstance(ttl, int):
-            raise TypeError("ttl is whole seconds (int)")
+        index = None if user is None else self.user_key(user)
+        _check_record(record, ttl)
         if ttl <= 0:
-            return self._delete([key])
-        try:
-            value = record.encode("utf-8")
-        except UnicodeEncodeError:
-            raise StoreError("the record is not valid Unicode text") from None
-        return Op(((b"SET", key, value, b"EX", ttl),), ignore_replies)
+            return self._forget(key, index)
+        value = _utf8(record)
+        if index is None:
+            return Op(((b"SET", key, value, b"EX", ttl),), ignore_replies)
+        return _eval(lua.BIND, (key, index), (value, ttl, self._sid(key)), _ignore)
 
-    def touch(self, sid: str, record: str, ttl: int) -> Op[None]:
+    def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
+    ) -> Op[Conflict | None]:
+        """Store ``record`` only if the session holds exactly ``expected``."""
+        key = self.key(sid)
+        index = None if user is None else self.user_key(user)
+        _check_record(record, ttl)
+        if not isinstance(expected, str):
+            raise TypeError("the expected record is JSON text (str)")
+        try:
+            digest = hashlib.sha1(expected.encode("utf-8"), usedforsecurity=False).hexdigest()
+        except UnicodeEncodeError:
+            # No stored bytes decode to it: a digest that matches nothing,
+            # so the reply is the conflict with whatever is there.
+            digest = "-"
+        value = _utf8(record) if ttl > 0 else b""
+        keys = (key,) if index is None else (key, index)
+        return _eval(lua.REPLACE, keys, (digest, value, ttl, self._sid(key)), lua.parse_replace)
+
+    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> Op[None]:
+        """EXPIRE only; for a session bound to ``user``, the index follows."""
         # EXPIRE with ttl <= 0 deletes the key, as a touch past the cookie's
         # expiry should; an absent key is left absent.
         key = self.key(sid)
+        index = None if user is None else self.user_key(user)
         if not isinstance(ttl, int):
             raise TypeError("ttl is whole seconds (int)")
-        return Op(((b"EXPIRE", key, ttl),), ignore_replies)
+        if index is None:
+            return Op(((b"EXPIRE", key, ttl),), ignore_replies)
+        return _eval(lua.TOUCH_BOUND, (key, index), (ttl, self._sid(key)), _ignore)
 
-    def destroy(self, sid: str) -> Op[None]:
-        return self._delete([self.key(sid)])
+    def destroy(self, sid: str, *, user: str | None = None) -> Op[None]:
+        """DEL; for a session bound to ``user``, also SREM it from the index."""
+        key = self.key(sid)
+        return self._forget(key, None if user is None else self.user_key(user))
+
+    def sessions_of(self, user: str) -> Op[list[str]]:
+        """The ids of ``user``'s live sessions, sorted; drops the ended ones."""
+        return _eval(lua.SESSIONS_OF, (self.user_key(user),), (self._prefix,), _sids)
+
+    def destroy_all(self, user: str) -> Op[int]:
+        """Delete every session of ``user`` and the index; count the live ones."""
+        return _eval(lua.DESTROY_ALL, (self.user_key(user),), (self._prefix,), _count)
 
     def all(self) -> Walk[dict[str, str]]:
         return Walk(self._all())
@@ -282,24 +251,33 @@ class RedisCommands:
         return Walk(self._length())
 
     def clear(self) -> Walk[None]:
+        """Delete every session and every user index under the prefixes."""
         return Walk(self._clear())
+
+    def _sid(self, key: bytes) -> bytes:
+        return key[len(self._prefix) :]
+
+    def _forget(self, key: bytes, index: bytes | None) -> Op[None]:
+        if index is None:
+            return self._delete([key])
+        return Op(((b"DEL", key), (b"SREM", index, self._sid(key))), ignore_replies)
 
     def _delete(self, keys: list[bytes]) -> Op[None]:
         return Op(((b"DEL", *keys),), ignore_replies)
 
-    def _keys(self) -> Generator[Op[Any], Any, list[bytes]]:
+    def _keys(self, pattern: bytes) -> Generator[Op[Any], Any, list[bytes]]:
         # SCAN may return a key more than once; the set makes each count once.
         seen: set[bytes] = set()
         cursor: bytes = b"0"
         while True:
-            op = Op(((b"SCAN", cursor, b"MATCH", self._pattern, b"COUNT", _BATCH),), _scanned)
+            op = Op(((b"SCAN", cursor, b"MATCH", pattern, b"COUNT", _BATCH),), _scanned)
             cursor, keys = yield op
             seen.update(keys)
             if cursor == b"0":
                 return sorted(seen)
 
     def _all(self) -> Generator[Op[Any], Any, dict[str, str]]:
-        keys = yield from self._keys()
+        keys = yield from self._keys(self._pattern)
         records: dict[str, str] = {}
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
@@ -316,13 +294,73 @@ class RedisCommands:
         return records
 
     def _length(self) -> Generator[Op[Any], Any, int]:
-        keys = yield from self._keys()
+        keys = yield from self._keys(self._pattern)
         return len(keys)
 
     def _clear(self) -> Generator[Op[Any], Any, None]:
-        keys = yield from self._keys()
-        for start in range(0, len(keys), _BATCH):
-            yield self._delete(keys[start : start + _BATCH])
+        for pattern in (self._pattern, self._user_pattern):
+            keys = yield from self._keys(pattern)
+            for start in range(0, len(keys), _BATCH):
+                yield self._delete(keys[start : start + _BATCH])
+
+
+def _encoded_prefix(option: str, prefix: str) -> bytes:
+    # An empty prefix would make clear() delete every key of the database.
+    if not isinstance(prefix, str) or not prefix:
+        raise ConfigError(f"{option}: must be a non-empty string")
+    try:
+        return prefix.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{option}: must be valid Unicode text") from None
+
+
+def _glob(prefix: str) -> bytes:
+    return _GLOB.sub(r"\\\1", prefix).encode("utf-8") + b"*"
+
+
+def _suffix(name: str, what: str) -> bytes:
+    if not isinstance(name, str) or not name:
+        raise StoreError(f"refused {what} {name!r:.40}", reason=f"invalid {what}")
+    try:
+        return name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreError(f"refused {what} {name!r:.40}", reason=f"invalid {what}") from None
+
+
+def _check_record(record: str, ttl: int) -> None:
+    if not isinstance(record, str):
+        raise TypeError("a record is JSON text (str)")
+    if not isinstance(ttl, int):
+        raise TypeError("ttl is whole seconds (int)")
+
+
+def _utf8(record: str) -> bytes:
+    try:
+        return record.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreError("the record is not valid Unicode text") from None
+
+
+def _eval(
+    script: str, keys: tuple[bytes, ...], args: tuple[Arg, ...], parse: Callable[[Any, float], T]
+) -> Op[T]:
+    def parse_reply(replies: list[Any], now: float) -> T:
+        (reply,) = _checked(replies)
+        return parse(reply, now)
+
+    return Op(((b"EVAL", script, len(keys), *keys, *args),), parse_reply)
+
+
+def _ignore(reply: Any, now: float) -> None:
+    return None
+
+
+def _sids(reply: Any, now: float) -> list[str]:
+    return lua.parse_sids(reply)
+
+
+def _count(reply: Any, now: float) -> int:
+    return lua.parse_count(reply)
 
 
 def _scanned(replies: list[Any], now: float) -> tuple[bytes, list[bytes]]:
@@ -334,40 +372,3 @@ def _scanned(replies: list[Any], now: float) -> tuple[bytes, list[bytes]]:
 def _values(replies: list[Any], now: float) -> list[bytes | None]:
     (values,) = _checked(replies)
     return list(values)
-
-
-def check_timeout(value: float) -> float:
-    """Validate a transport's per-call timeout (seconds, above 0)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError("redis timeout: must be a number of seconds above 0")
-    return float(value)
-
-
-class Backoff:
-    """When the next connection attempt may start.
-
-    After each consecutive failure the wait doubles, from ``initial`` up to
-    ``maximum`` seconds; a success resets it. ``now`` is any clock of the
-    transport's, in seconds, as long as it is always the same one.
-    """
-
-    def __init__(self, initial: float = 0.05, maximum: float = 1.0) -> None:
-        if not 0 <= initial <= maximum:
-            raise ConfigError("redis backoff: need 0 <= initial <= maximum")
-        self._initial = initial
-        self._maximum = maximum
-        self._failures = 0
-        self._not_before = 0.0
-
-    def wait(self, now: float) -> float:
-        """Seconds from ``now`` until an attempt may start (0: at once)."""
-        return max(0.0, self._not_before - now)
-
-    def failed(self, now: float) -> None:
-        delay = min(self._maximum, self._initial * 2 ** min(self._failures, 32))
-        self._failures += 1
-        self._not_before = now + delay
-
-    def succeeded(self) -> None:
-        self._failures = 0
-        self._not_before = 0.0

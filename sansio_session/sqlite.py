@@ -1,15 +1,22 @@
 # SQLiteStore: sessions in one SQLite file, shared by threads and processes.
 #
-# One table, (id TEXT PRIMARY KEY, record TEXT, expires REAL), with an index
-# on the expiry so the sweep does not scan. `expires` is POSIX seconds from
-# the store's clock. The database runs in WAL mode, so readers never wait for
-# the writer, and every connection has a busy timeout, so several processes
-# can write to one file: a writer that finds the file locked waits up to
-# `timeout` seconds and then fails with StoreError rather than hanging.
+# One table, (id TEXT PRIMARY KEY, record TEXT, expires REAL, user_id TEXT),
+# with an index on the expiry so the sweep does not scan. `expires` is POSIX
+# seconds from the store's clock. `user_id` is the user a session is bound
+# to (Session.bind), NULL for the others, with a partial index over the bound
+# rows only: it is the per-user index behind sessions_of and destroy_all. A
+# table made before that column existed gets it added at start-up.
+#
+# The database runs in WAL mode, so readers never wait for the writer, and
+# every connection has a busy timeout, so several processes can write to one
+# file: a writer that finds the file locked waits up to `timeout` seconds and
+# then fails with StoreError rather than hanging.
 #
 # Every statement runs in its own autocommit transaction; no call needs more
 # than one statement to be atomic. A touch is a conditional UPDATE of the
-# expiry alone, so it never overwrites data that another process saved.
+# expiry alone, so it never overwrites data that another process saved, and
+# a compare-and-set save (replace) is an UPDATE on the condition that the
+# row still holds the expected text.
 #
 # Threads: sqlite3 connections must not be used by two threads at once, so
 # we keep a small stack of idle connections. A call takes one (or opens a new
@@ -31,7 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ._errors import ConfigError, StoreError
-from ._store import StoredRecord
+from ._store import Conflict, StoredRecord
 
 __all__ = ["SQLiteStore"]
 
@@ -50,7 +57,8 @@ class SQLiteStore:
     """A synchronous store in an SQLite database file.
 
     ``path`` is the database file (created if missing). ``table`` is the
-    table to use (created if missing). ``timeout`` is how long, in seconds,
+    table to use (created if missing, its ``user_id`` column added if it
+    lacks one). ``timeout`` is how long, in seconds,
     a call waits for a file locked by another connection before it fails.
     ``clock`` returns POSIX seconds (default :func:`time.time`). Expired rows
     are deleted when read and by a sweep every ``sweep_every`` writes.
@@ -85,6 +93,7 @@ class SQLiteStore:
         self._sweep_every = sweep_every
         self._table = _quote(table)
         self._index = _quote(f"{table}_expires")
+        self._user_index = _quote(f"{table}_user")
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
@@ -101,13 +110,31 @@ class SQLiteStore:
             # system without shared memory SQLite keeps its old mode, which is
             # slower but still correct.
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._table} "
-                "(id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL, expires REAL NOT NULL)"
-            )
-            db.execute(f"CREATE INDEX IF NOT EXISTS {self._index} ON {self._table} (expires)")
-            # Check the columns now, so a clashing table fails at start-up.
-            db.execute(f"SELECT id, record, expires FROM {self._table} LIMIT 0")
+            # One transaction, holding the write lock: another process may be
+            # adding the user column at the same moment.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._table} "
+                    "(id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL, expires REAL NOT NULL, "
+                    "user_id TEXT)"
+                )
+                # Check the columns now, so a clashing table fails at start-up
+                # (and is left as it was).
+                db.execute(f"SELECT id, record, expires FROM {self._table} LIMIT 0")
+                columns = {row[1] for row in db.execute(f"PRAGMA table_info({self._table})")}
+                if "user_id" not in columns:
+                    db.execute(f"ALTER TABLE {self._table} ADD COLUMN user_id TEXT")
+                db.execute(f"CREATE INDEX IF NOT EXISTS {self._index} ON {self._table} (expires)")
+                db.execute(
+                    f"CREATE INDEX IF NOT EXISTS {self._user_index} ON {self._table} (user_id) "
+                    "WHERE user_id IS NOT NULL"
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -153,7 +180,8 @@ class SQLiteStore:
                 return None
         return StoredRecord(record, float(expires))
 
-    def set(self, sid: str, record: str, ttl: int) -> None:
+    def set(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+        """Upsert the record; ``user`` binds the session to that user."""
         if not isinstance(record, str):
             raise TypeError("a record is JSON text (str)")
         now = self._clock()
@@ -162,21 +190,45 @@ class SQLiteStore:
                 db.execute(f"DELETE FROM {self._table} WHERE id = ?", (sid,))
                 return
             # REPLACE rather than ON CONFLICT ... DO UPDATE, which needs
-            # SQLite 3.24: the row has nothing but these three columns.
+            # SQLite 3.24; without a user the row keeps the one it had.
             db.execute(
-                f"INSERT OR REPLACE INTO {self._table} (id, record, expires) VALUES (?, ?, ?)",
-                (sid, record, now + ttl),
+                f"INSERT OR REPLACE INTO {self._table} (id, record, expires, user_id) "
+                f"VALUES (?, ?, ?, coalesce(?, (SELECT user_id FROM {self._table} WHERE id = ?)))",
+                (sid, record, now + ttl, user, sid),
             )
-        if self._count_write():
-            try:
-                self.prune()
-            except StoreError as exc:
-                # The save itself succeeded; the next sweep tries again.
-                _log.warning("%s (while deleting expired sessions)", exc)
+        self._after_write()
 
-    def touch(self, sid: str, record: str, ttl: int) -> None:
+    def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
+    ) -> Conflict | None:
+        """Store ``record`` only if the live row still holds exactly ``expected``."""
+        if not isinstance(record, str) or not isinstance(expected, str):
+            raise TypeError("a record is JSON text (str)")
+        now = self._clock()
+        with self._connection() as db:
+            if ttl <= 0:
+                cursor = db.execute(
+                    f"DELETE FROM {self._table} WHERE id = ? AND record = ? AND expires > ?",
+                    (sid, expected, now),
+                )
+            else:
+                cursor = db.execute(
+                    f"UPDATE {self._table} SET record = ?, expires = ?, user_id = coalesce(?, user_id) "
+                    "WHERE id = ? AND record = ? AND expires > ?",
+                    (record, now + ttl, user, sid, expected, now),
+                )
+        if cursor.rowcount == 0:
+            # Read after the failed update: the conflict reports what the
+            # row holds now (or that it is gone).
+            return Conflict(self.get(sid))
+        self._after_write()
+        return None
+
+    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
         # The record is not written: a parallel request may have saved newer
-        # data than the record this one holds.
+        # data than the record this one holds. Nor is the user: the row
+        # already holds its binding, and an index in the row cannot expire
+        # before the session does.
         now = self._clock()
         with self._connection() as db:
             if ttl <= 0:
@@ -187,9 +239,32 @@ class SQLiteStore:
                 (now + ttl, sid, now),
             )
 
-    def destroy(self, sid: str) -> None:
+    def destroy(self, sid: str, *, user: str | None = None) -> None:
+        # The row is the index entry too: deleting it unbinds the user.
         with self._connection() as db:
             db.execute(f"DELETE FROM {self._table} WHERE id = ?", (sid,))
+
+    def sessions_of(self, user: str) -> list[str]:
+        """The ids of the live sessions bound to ``user``, sorted."""
+        now = self._clock()
+        with self._connection() as db:
+            rows = db.execute(
+                f"SELECT id FROM {self._table} WHERE user_id = ? AND expires > ?", (user, now)
+            ).fetchall()
+            # As get() does, an expired row found is deleted: a stale index
+            # entry must not bind a new session saved under the same id.
+            db.execute(f"DELETE FROM {self._table} WHERE user_id = ? AND expires <= ?", (user, now))
+        return sorted(sid for (sid,) in rows)
+
+    def destroy_all(self, user: str) -> int:
+        """Destroy every session bound to ``user``; return how many were live."""
+        now = self._clock()
+        with self._connection() as db:
+            live = db.execute(
+                f"DELETE FROM {self._table} WHERE user_id = ? AND expires > ?", (user, now)
+            ).rowcount
+            db.execute(f"DELETE FROM {self._table} WHERE user_id = ?", (user,))
+        return live
 
     def all(self) -> dict[str, str]:
         now = self._clock()
@@ -227,6 +302,14 @@ class SQLiteStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _after_write(self) -> None:
+        if self._count_write():
+            try:
+                self.prune()
+            except StoreError as exc:
+                # The save itself succeeded; the next sweep tries again.
+                _log.warning("%s (while deleting expired sessions)", exc)
 
     def _count_write(self) -> bool:
         with self._lock:

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from store_facades import service_unavailable
+from store_facades import Refused, conflict_of, service_unavailable, user_kwargs
 
 from sansio_session._store import StoredRecord
 from sansio_session.redis import DEFAULT_TIMEOUT, Backoff, parse_redis_url
@@ -88,14 +88,26 @@ class RedisFacade:
         result: StoredRecord | None = self._call(self.store.get, sid)
         return result
 
-    def set(self, sid: str, record: str, ttl: int) -> None:
-        self._call(self.store.set, sid, record, ttl)
+    def set(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+        self._call(functools.partial(self.store.set, **user_kwargs(user)), sid, record, ttl)
 
-    def touch(self, sid: str, record: str, ttl: int) -> None:
-        self._call(self.store.touch, sid, record, ttl)
+    def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
+    ) -> Refused | None:
+        replace = functools.partial(self.store.replace, **user_kwargs(user))
+        return conflict_of(self._call(replace, sid, record, ttl, expected))
 
-    def destroy(self, sid: str) -> None:
-        self._call(self.store.destroy, sid)
+    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+        self._call(functools.partial(self.store.touch, **user_kwargs(user)), sid, record, ttl)
+
+    def destroy(self, sid: str, *, user: str | None = None) -> None:
+        self._call(functools.partial(self.store.destroy, **user_kwargs(user)), sid)
+
+    def sessions_of(self, user: str) -> list[str]:
+        return list(self._call(self.store.sessions_of, user))
+
+    def destroy_all(self, user: str) -> int:
+        return int(self._call(self.store.destroy_all, user))
 
     def all(self) -> dict[str, str]:
         return dict(self._call(self.store.all))
@@ -190,8 +202,9 @@ def twisted_facade(
     **options: Any,
 ) -> Iterator[RedisFacade]:
     """A facade on the Twisted transport, on the global reactor's thread."""
-    from sansio_session_twisted.redis import RedisStore
     from twisted.internet import threads
+
+    from sansio_session_twisted.redis import RedisStore
 
     if url is None:
         require_redis()
@@ -222,6 +235,7 @@ def trio_facade(
     """A facade on the trio transport, trio.run on a thread of its own."""
     import trio
     import trio.from_thread
+
     from sansio_session_trio.redis import RedisStore
 
     if url is None:

@@ -11,22 +11,30 @@
 # threads against one facade.
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 import pytest
 
-from sansio_session._store import StoredRecord
+from sansio_session._store import Conflict, StoredRecord
 
 __all__ = [
     "POSTGRES_URL",
     "ManualClock",
+    "Refused",
     "StoreFacade",
     "SyncStoreFacade",
+    "conflict_of",
+    "rec",
     "service_unavailable",
+    "text_of",
+    "user_kwargs",
+    "wait",
 ]
 
 #: The PostgreSQL server the tests use; its database must be one the tests may
@@ -55,17 +63,70 @@ class StoreFacade(Protocol):
 
     def get(self, sid: str) -> StoredRecord | None: ...
 
-    def set(self, sid: str, record: str, ttl: int) -> None: ...
+    def set(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None: ...
+
+    def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
+    ) -> Refused | None: ...
 
     def touch(self, sid: str, record: str, ttl: int) -> None: ...
 
-    def destroy(self, sid: str) -> None: ...
+    def destroy(self, sid: str, *, user: str | None = None) -> None: ...
+
+    def sessions_of(self, user: str) -> list[str]: ...
+
+    def destroy_all(self, user: str) -> int: ...
 
     def all(self) -> dict[str, str]: ...
 
     def length(self) -> int: ...
 
     def clear(self) -> None: ...
+
+
+COOKIE = {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}
+
+
+def rec(**data: object) -> str:
+    """A record as the core writes it: compact JSON with a cookie."""
+    return json.dumps({"cookie": COOKIE, **data}, separators=(",", ":"))
+
+
+def text_of(facade: StoreFacade, sid: str) -> str | None:
+    got = facade.get(sid)
+    return None if got is None else got.text
+
+
+def wait(facade: StoreFacade, seconds: float) -> None:
+    """Let ``seconds`` pass for the store: move its clock, or sleep."""
+    if facade.advance is not None:
+        facade.advance(seconds)
+    else:
+        time.sleep(seconds)
+
+
+def user_kwargs(user: str | None) -> dict[str, str]:
+    # As the drivers call a store: user= only for a bound session.
+    return {} if user is None else {"user": user}
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A replace() that stored nothing: the Conflict's record, as get() gives it."""
+
+    current: StoredRecord | None
+
+
+def conflict_of(result: Any) -> Refused | None:
+    """A store's replace() result, checked; a Conflict's text record made a StoredRecord."""
+    if result is None:
+        return None
+    assert isinstance(result, Conflict), f"replace() returned {type(result).__name__}"
+    current = result.current
+    if isinstance(current, str):
+        return Refused(StoredRecord(current))
+    assert current is None or isinstance(current, StoredRecord)
+    return Refused(current)
 
 
 class ManualClock:
@@ -103,12 +164,12 @@ class SyncStoreFacade:
         self.long_ids = long_ids
         self._lock = threading.Lock() if serialise else None
 
-    def _call(self, name: str, *args: Any) -> Any:
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self.store, name)
         if self._lock is None:
-            return method(*args)
+            return method(*args, **kwargs)
         with self._lock:
-            return method(*args)
+            return method(*args, **kwargs)
 
     def get(self, sid: str) -> StoredRecord | None:
         got = self._call("get", sid)
@@ -117,14 +178,29 @@ class SyncStoreFacade:
         assert isinstance(got, str), f"get() returned {type(got).__name__}"
         return StoredRecord(got)
 
-    def set(self, sid: str, record: str, ttl: int) -> None:
-        assert self._call("set", sid, record, ttl) is None
+    def set(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+        assert self._call("set", sid, record, ttl, **user_kwargs(user)) is None
+
+    def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
+    ) -> Refused | None:
+        return conflict_of(self._call("replace", sid, record, ttl, expected, **user_kwargs(user)))
 
     def touch(self, sid: str, record: str, ttl: int) -> None:
         assert self._call("touch", sid, record, ttl) is None
 
-    def destroy(self, sid: str) -> None:
-        assert self._call("destroy", sid) is None
+    def destroy(self, sid: str, *, user: str | None = None) -> None:
+        assert self._call("destroy", sid, **user_kwargs(user)) is None
+
+    def sessions_of(self, user: str) -> list[str]:
+        sids = self._call("sessions_of", user)
+        assert isinstance(sids, list)
+        return sids
+
+    def destroy_all(self, user: str) -> int:
+        count = self._call("destroy_all", user)
+        assert isinstance(count, int)
+        return count
 
     def all(self) -> dict[str, str]:
         return dict(self._call("all"))

@@ -82,19 +82,22 @@ def test_the_table_is_connect_pg_simples(postgres_url: str, pg_schema: str) -> N
         "ORDER BY ordinal_position",
         pg_schema,
     )
+    # connect-pg-simple's three columns, and the nullable user index column.
     assert columns == [
         ("sid", "character varying", "NO", None),
         ("sess", "json", "NO", None),
         ("expire", "timestamp without time zone", "NO", 6),
+        ("user_id", "character varying", "YES", None),
     ]
     indexes = query(
         postgres_url,
         "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY indexname",
         pg_schema,
     )
-    assert [name for name, _ in indexes] == ["IDX_session_expire", "session_pkey"]
+    assert [name for name, _ in indexes] == ["IDX_session_expire", "IDX_session_user", "session_pkey"]
     assert indexes[0][1].endswith("USING btree (expire)")
-    assert indexes[1][1].endswith("USING btree (sid)")
+    assert indexes[1][1].endswith("USING hash (user_id)")
+    assert indexes[2][1].endswith("USING btree (sid)")
 
 
 # connect-pg-simple's own statements (index.js), with its whole-second clock.
@@ -130,6 +133,69 @@ def test_sessions_are_shared_with_connect_pg_simple(postgres_url: str, pg_table:
         got = store.get("from-us")
         assert got is not None
         assert (got.text, got.expires_at) == (ours, math.ceil(clock() + 7200))
+
+
+# connect-pg-simple's table.sql, as a Node app's operator runs it.
+NODE_TABLE = (
+    'CREATE TABLE {0} ("sid" varchar NOT NULL COLLATE "default", "sess" json NOT NULL, '
+    '"expire" timestamp(6) NOT NULL) WITH (OIDS=FALSE); '
+    'ALTER TABLE {0} ADD CONSTRAINT {1} PRIMARY KEY ("sid") NOT DEFERRABLE INITIALLY IMMEDIATE; '
+    'CREATE INDEX {2} ON {0} ("expire")'
+)
+
+
+def make_node_table(url: str, table: str) -> None:
+    ids = (sql.Identifier(table), sql.Identifier(f"{table}_pkey"), sql.Identifier(f"IDX_{table}_expire"))
+    query(url, sql.SQL(NODE_TABLE).format(*ids))
+
+
+@pytestmark_services
+def test_a_node_table_gets_the_user_column_and_keeps_its_rows(postgres_url: str, pg_table: str) -> None:
+    make_node_table(postgres_url, pg_table)
+    clock = ManualClock(1_700_000_000.0)
+    node_set = sql.SQL(NODE_SET).format(sql.Identifier(pg_table))
+    node_text = '{"cookie":{"originalMaxAge":60000,"path":"/"},"views":3}'
+    expire = math.ceil(clock() + 60)
+    query(postgres_url, node_set, node_text, expire, "from-node", node_text, expire)
+    # Several processes may start on the old table at once.
+    with ThreadPoolExecutor(8) as pool:
+        for store in pool.map(lambda _: PostgresStore(postgres_url, table=pg_table, pool_min=0), range(8)):
+            store.close()
+    with PostgresStore(postgres_url, table=pg_table, clock=clock) as store:
+        got = store.get("from-node")
+        assert got is not None and got.text == node_text
+        assert store.replace("from-node", '{"n":1}', 60, node_text, user="alice") is None
+        assert store.sessions_of("alice") == ["from-node"]
+
+
+@pytestmark_services
+def test_a_node_save_keeps_the_binding(postgres_url: str, pg_table: str) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    with PostgresStore(postgres_url, table=pg_table, clock=clock) as store:
+        store.set("s", '{"n":1}', 3600, user="alice")
+        node_set = sql.SQL(NODE_SET).format(sql.Identifier(pg_table))
+        node_text = '{"cookie":{"originalMaxAge":60000,"path":"/"},"n":2}'
+        expire = math.ceil(clock() + 60)
+        query(postgres_url, node_set, node_text, expire, "s", node_text, expire)
+        assert store.sessions_of("alice") == ["s"]
+        assert store.destroy_all("alice") == 1
+        assert store.get("s") is None
+
+
+@pytestmark_services
+def test_without_create_table_a_node_table_serves_unbound_sessions(postgres_url: str, pg_table: str) -> None:
+    make_node_table(postgres_url, pg_table)
+    with PostgresStore(postgres_url, table=pg_table, create_table=False) as store:
+        store.set("a", '{"n":1}', 60)
+        assert store.replace("a", '{"n":2}', 60, '{"n":1}') is None
+        store.touch("a", '{"n":2}', 120)
+        got = store.get("a")
+        assert got is not None and got.text == '{"n":2}'
+        # A bound session needs the column, which only the operator may add.
+        with pytest.raises(StoreError, match="UndefinedColumn"):
+            store.set("b", '{"n":1}', 60, user="alice")
+        store.destroy("a")
+        assert store.length() == 0
 
 
 @pytestmark_services

@@ -1,6 +1,7 @@
 # The Redis store's sans-IO side: commands, RESP framing, reply matching,
-# the SCAN walks, the URL and the backoff. No server: replies are written
-# out as RESP bytes here.
+# the SCAN walks, the URL and the backoff (the scripts' commands are in
+# test_redis_scripts.py). No server: replies are written out as RESP bytes
+# here.
 from __future__ import annotations
 
 import itertools
@@ -284,15 +285,30 @@ def test_length_counts_each_key_once() -> None:
 def test_clear_deletes_in_batches() -> None:
     keys = [b"sess:%04d" % i for i in range(1500)]
     walk = RedisCommands().clear()
-    sent = drive(walk, [[b"0", keys], 1000, 500])
+    sent = drive(walk, [[b"0", keys], 1000, 500, [b"0", []]])
     assert sent[1] == ((b"DEL", *keys[:1000]),)
     assert sent[2] == ((b"DEL", *keys[1000:]),)
+    assert sent[3] == ((b"SCAN", b"0", b"MATCH", b"sessu:*", b"COUNT", 1000),)
     assert walk.result is None
 
 
 def test_clearing_nothing_sends_no_del() -> None:
     walk = RedisCommands().clear()
-    assert drive(walk, [[b"0", []]]) == [((b"SCAN", b"0", b"MATCH", b"sess:*", b"COUNT", 1000),)]
+    assert drive(walk, [[b"0", []], [b"0", []]]) == [
+        ((b"SCAN", b"0", b"MATCH", b"sess:*", b"COUNT", 1000),),
+        ((b"SCAN", b"0", b"MATCH", b"sessu:*", b"COUNT", 1000),),
+    ]
+
+
+def test_clear_also_deletes_the_user_indexes() -> None:
+    walk = RedisCommands().clear()
+    sent = drive(walk, [[b"0", [KEY]], 1, [b"0", [b"sessu:alice"]], 1])
+    assert sent == [
+        ((b"SCAN", b"0", b"MATCH", b"sess:*", b"COUNT", 1000),),
+        ((b"DEL", KEY),),
+        ((b"SCAN", b"0", b"MATCH", b"sessu:*", b"COUNT", 1000),),
+        ((b"DEL", b"sessu:alice"),),
+    ]
 
 
 def test_a_walk_has_no_result_before_it_ends() -> None:

@@ -22,7 +22,7 @@ from redis_facades import REDIS_URL, RedisFacade, require_redis, tornado_facade,
 from redis_servers import OwnRedis, mute_server, raw, tls_files
 
 from sansio_session import StoreError
-from sansio_session.redis import Backoff
+from sansio_session.redis import Backoff, RedisCommands
 
 pytestmark = pytest.mark.services
 
@@ -83,6 +83,55 @@ def test_glob_characters_in_the_prefix_match_only_themselves(transport: str) -> 
             assert raw(REDIS_URL, b"EXISTS", decoy) == 1
         finally:
             raw(REDIS_URL, b"DEL", decoy)
+
+
+def test_the_user_index_is_a_set_beside_the_sessions(transport: str) -> None:
+    with TRANSPORTS[transport]() as store:
+        index = RedisCommands(store.prefix).user_key("alice")
+        assert not index.startswith(store.prefix.encode())
+        record = '{"cookie":{"path":"/"},"n":1}'
+        store.set("a", record, 60, user="alice")
+        store.set("b", record, 3600, user="alice")
+        assert store.replace("a", '{"cookie":{"path":"/"},"n":2}', 60, record, user="alice") is None
+        # The sessions stay connect-redis's plain strings.
+        assert raw(REDIS_URL, b"GET", f"{store.prefix}a") == b'{"cookie":{"path":"/"},"n":2}'
+        assert sorted(raw(REDIS_URL, b"SMEMBERS", index)) == [b"a", b"b"]
+        # The index lasts at least as long as its longest-lived session.
+        assert raw(REDIS_URL, b"TTL", index) > 3590
+        store.destroy("a", user="alice")
+        assert raw(REDIS_URL, b"SMEMBERS", index) == [b"b"]
+        assert store.destroy_all("alice") == 1
+        assert raw(REDIS_URL, b"EXISTS", index) == 0
+
+
+def test_sessions_of_drops_sessions_ended_behind_its_back(transport: str) -> None:
+    with TRANSPORTS[transport]() as store:
+        index = RedisCommands(store.prefix).user_key("alice")
+        for sid in ("a", "b"):
+            store.set(sid, "{}", 60, user="alice")
+        # connect-redis's destroy: a DEL that knows nothing of the index.
+        raw(REDIS_URL, b"DEL", f"{store.prefix}a")
+        assert store.sessions_of("alice") == ["b"]
+        assert raw(REDIS_URL, b"SMEMBERS", index) == [b"b"]
+        raw(REDIS_URL, b"DEL", f"{store.prefix}b")
+        assert store.sessions_of("alice") == []
+        assert raw(REDIS_URL, b"EXISTS", index) == 0
+
+
+def test_a_bound_touch_keeps_the_index_alive(transport: str) -> None:
+    with TRANSPORTS[transport]() as store:
+        index = RedisCommands(store.prefix).user_key("alice")
+        store.set("a", "{}", 10, user="alice")
+        assert raw(REDIS_URL, b"TTL", index) <= 10
+        store.touch("a", "{}", 5000, user="alice")
+        assert raw(REDIS_URL, b"TTL", index) > 4000
+        # An index lost meanwhile takes the session back.
+        raw(REDIS_URL, b"DEL", index)
+        store.touch("a", "{}", 5000, user="alice")
+        assert raw(REDIS_URL, b"SMEMBERS", index) == [b"a"]
+        # A touch of a session that is gone binds nothing.
+        store.touch("ghost", "{}", 5000, user="bob")
+        assert store.sessions_of("bob") == []
 
 
 async def _hundred_asyncio(store: Any) -> list[Any]:

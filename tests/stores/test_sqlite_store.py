@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,15 +36,56 @@ def test_the_file_is_in_wal_mode_with_one_indexed_table(tmp_path: Path) -> None:
     try:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         columns = [(name, kind) for _, name, kind, *_ in db.execute("PRAGMA table_info(sessions)")]
-        assert columns == [("id", "TEXT"), ("record", "TEXT"), ("expires", "REAL")]
+        assert columns == [("id", "TEXT"), ("record", "TEXT"), ("expires", "REAL"), ("user_id", "TEXT")]
         indexes = db.execute("PRAGMA index_list(sessions)").fetchall()
         index_columns = {
             name: [column for *_, column in db.execute(f"PRAGMA index_info({name!r})")]
             for _, name, *_ in indexes
         }
         assert ["expires"] in index_columns.values()
+        assert ["user_id"] in index_columns.values()
+        # The partial index (bound rows only) serves the per-user queries.
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE user_id = ? AND expires > ?", ("u", 0)
+        ).fetchall()
+        assert any("sessions_user" in row[-1] for row in plan), plan
     finally:
         db.close()
+
+
+OLD_TABLE = (
+    "CREATE TABLE sessions (id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL, expires REAL NOT NULL)"
+)
+
+
+def test_a_table_from_before_the_user_column_gets_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    db.execute(OLD_TABLE)
+    db.execute("INSERT INTO sessions VALUES ('old', '{\"n\":1}', 1e12)")
+    db.commit()
+    db.close()
+    # Several processes' stores may open the old file at once.
+    with ThreadPoolExecutor(8) as pool:
+        for store in pool.map(lambda _: SQLiteStore(path), range(8)):
+            store.close()
+    with SQLiteStore(path) as store:
+        got = store.get("old")
+        assert got is not None and got.text == '{"n":1}'
+        assert store.replace("old", '{"n":2}', 60, '{"n":1}', user="alice") is None
+        assert store.sessions_of("alice") == ["old"]
+
+
+def test_an_unbound_save_keeps_the_rows_binding(tmp_path: Path) -> None:
+    # INSERT OR REPLACE deletes the old row: the binding must be carried over.
+    with SQLiteStore(tmp_path / "s.db") as store:
+        store.set("a", '{"n":1}', 60, user="alice")
+        store.set("a", '{"n":2}', 60)
+        db = sqlite3.connect(tmp_path / "s.db")
+        try:
+            assert db.execute("SELECT record, user_id FROM sessions").fetchall() == [('{"n":2}', "alice")]
+        finally:
+            db.close()
 
 
 def test_an_expired_row_is_deleted_when_read(tmp_path: Path) -> None:
@@ -142,6 +184,12 @@ def test_a_clashing_table_is_a_store_error(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError):
         SQLiteStore(tmp_path / "s.db")
+    # Left as it was: no column added to a table that is not ours.
+    db = sqlite3.connect(tmp_path / "s.db")
+    try:
+        assert [row[1] for row in db.execute("PRAGMA table_info(sessions)")] == ["key", "value"]
+    finally:
+        db.close()
 
 
 def test_corrupt_pages_give_store_errors_only(tmp_path: Path) -> None:

@@ -1,42 +1,23 @@
 # The store conformance suite: every store, through its facade, over real
 # connections. Each case is the store protocol of sansio_session/_store.py
 # seen from outside; the store-specific cases (layouts, failures) are in
-# test_sqlite_store.py and test_postgres_store.py.
+# test_sqlite_store.py and test_postgres_store.py; compare-and-set saves and
+# the per-user index are in test_store_replace.py and test_store_users.py.
 #
 # Records are JSON text throughout, as the core writes them: PostgreSQL's
 # json column accepts nothing else.
 from __future__ import annotations
 
 import functools
-import json
 import random
 import string
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from store_facades import StoreFacade
+from store_facades import StoreFacade, rec, text_of, wait
 
 from sansio_session._errors import StoreError
-
-COOKIE = {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"}
-
-
-def rec(**data: object) -> str:
-    return json.dumps({"cookie": COOKIE, **data}, separators=(",", ":"))
-
-
-def text_of(facade: StoreFacade, sid: str) -> str | None:
-    got = facade.get(sid)
-    return None if got is None else got.text
-
-
-def wait(facade: StoreFacade, seconds: float) -> None:
-    if facade.advance is not None:
-        facade.advance(seconds)
-    else:
-        time.sleep(seconds)
 
 
 def test_get_of_an_absent_id_is_none(facade: StoreFacade) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpclient import TCPClient
 
-from sansio_session import StoredRecord, StoreError
+from sansio_session import Conflict, StoredRecord, StoreError
 from sansio_session.redis import (
     DEFAULT_PREFIX,
     DEFAULT_TIMEOUT,
@@ -58,7 +58,8 @@ class RedisStore:
     (TLS with ``ssl_context``, by default the system's trusted CAs). Each
     call, connecting included, fails with StoreError after ``timeout``
     seconds. ``prefix`` is the key prefix (``sess:``, as connect-redis),
-    ``client_name`` the name that CLIENT LIST shows, and ``backoff`` paces
+    ``user_prefix`` that of the per-user session indexes (by default derived
+    from ``prefix``: ``sessu:``), ``client_name`` the name that CLIENT LIST shows, and ``backoff`` paces
     reconnection attempts (by default from 50 ms, doubling, up to 1 s).
     """
 
@@ -69,13 +70,14 @@ class RedisStore:
         url: str | RedisURL = "redis://127.0.0.1:6379/0",
         *,
         prefix: str = DEFAULT_PREFIX,
+        user_prefix: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         client_name: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self._url = url if isinstance(url, RedisURL) else parse_redis_url(url)
-        self._commands = RedisCommands(prefix)
+        self._commands = RedisCommands(prefix, user_prefix)
         self._timeout = check_timeout(timeout)
         self._hello = self._url.hello(client_name)
         self._ssl = (ssl_context or ssl.create_default_context()) if self._url.tls else None
@@ -112,14 +114,28 @@ class RedisStore:
     async def get(self, sid: str) -> StoredRecord | None:
         return await self._call(self._commands.get(sid))
 
-    async def set(self, sid: str, record: str, ttl: int) -> None:
-        await self._call(self._commands.set(sid, record, ttl))
+    async def set(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+        await self._call(self._commands.set(sid, record, ttl, user=user))
 
-    async def touch(self, sid: str, record: str, ttl: int) -> None:
-        await self._call(self._commands.touch(sid, record, ttl))
+    async def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
+    ) -> Conflict | None:
+        """Store ``record`` only if the session still holds ``expected`` (one EVAL)."""
+        return await self._call(self._commands.replace(sid, record, ttl, expected, user=user))
 
-    async def destroy(self, sid: str) -> None:
-        await self._call(self._commands.destroy(sid))
+    async def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+        await self._call(self._commands.touch(sid, record, ttl, user=user))
+
+    async def destroy(self, sid: str, *, user: str | None = None) -> None:
+        await self._call(self._commands.destroy(sid, user=user))
+
+    async def sessions_of(self, user: str) -> list[str]:
+        """The ids of the live sessions bound to ``user``, sorted."""
+        return await self._call(self._commands.sessions_of(user))
+
+    async def destroy_all(self, user: str) -> int:
+        """Destroy every session bound to ``user``; how many there were."""
+        return await self._call(self._commands.destroy_all(user))
 
     async def all(self) -> dict[str, str]:
         return await self._walk(self._commands.all())

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from twisted.internet import defer, endpoints, protocol, ssl, task
 from twisted.python.failure import Failure
 
-from sansio_session import ConfigError, StoredRecord, StoreError
+from sansio_session import ConfigError, Conflict, StoredRecord, StoreError
 from sansio_session.redis import (
     DEFAULT_PREFIX,
     DEFAULT_TIMEOUT,
@@ -109,7 +109,8 @@ class RedisStore:
     (TLS with ``tls_options``, by default ``optionsForClientTLS(host)``).
     Each call, connecting included, fails with StoreError after ``timeout``
     seconds. ``prefix`` is the key prefix (``sess:``, as connect-redis),
-    ``client_name`` the name that CLIENT LIST shows, and ``backoff`` paces
+    ``user_prefix`` that of the per-user session indexes (by default derived
+    from ``prefix``: ``sessu:``), ``client_name`` the name that CLIENT LIST shows, and ``backoff`` paces
     reconnection attempts (by default from 50 ms, doubling, up to 1 s).
     ``reactor`` defaults to the global one; any reactor will do.
     """
@@ -121,6 +122,7 @@ class RedisStore:
         url: str | RedisURL = "redis://127.0.0.1:6379/0",
         *,
         prefix: str = DEFAULT_PREFIX,
+        user_prefix: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         client_name: str | None = None,
         tls_options: Any = None,
@@ -131,7 +133,7 @@ class RedisStore:
             from twisted.internet import reactor
         self._reactor: Any = reactor
         self._url = url if isinstance(url, RedisURL) else parse_redis_url(url)
-        self._commands = RedisCommands(prefix)
+        self._commands = RedisCommands(prefix, user_prefix)
         self._timeout = check_timeout(timeout)
         self._hello = self._url.hello(client_name)
         endpoint: Any = endpoints.HostnameEndpoint(
@@ -165,14 +167,28 @@ class RedisStore:
     def get(self, sid: str) -> Deferred[StoredRecord | None]:
         return self._call(self._commands.get(sid))
 
-    def set(self, sid: str, record: str, ttl: int) -> Deferred[None]:
-        return self._call(self._commands.set(sid, record, ttl))
+    def set(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> Deferred[None]:
+        return self._call(self._commands.set(sid, record, ttl, user=user))
 
-    def touch(self, sid: str, record: str, ttl: int) -> Deferred[None]:
-        return self._call(self._commands.touch(sid, record, ttl))
+    def replace(
+        self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
+    ) -> Deferred[Conflict | None]:
+        """Store ``record`` only if the session still holds ``expected`` (one EVAL)."""
+        return self._call(self._commands.replace(sid, record, ttl, expected, user=user))
 
-    def destroy(self, sid: str) -> Deferred[None]:
-        return self._call(self._commands.destroy(sid))
+    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> Deferred[None]:
+        return self._call(self._commands.touch(sid, record, ttl, user=user))
+
+    def destroy(self, sid: str, *, user: str | None = None) -> Deferred[None]:
+        return self._call(self._commands.destroy(sid, user=user))
+
+    def sessions_of(self, user: str) -> Deferred[list[str]]:
+        """The ids of the live sessions bound to ``user``, sorted."""
+        return self._call(self._commands.sessions_of(user))
+
+    def destroy_all(self, user: str) -> Deferred[int]:
+        """Destroy every session bound to ``user``; how many there were."""
+        return self._call(self._commands.destroy_all(user))
 
     def all(self) -> Deferred[dict[str, str]]:
         return self._walk(self._commands.all())
