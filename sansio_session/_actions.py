@@ -55,6 +55,8 @@ class Touch(Action):
 
     ttl: int
     encode: Callable[[], str] = field(repr=False, compare=False)
+    #: The bound user, for stores whose per-user index expires (as for Save).
+    user: str | None = None
 
     @property
     def record(self) -> str:

@@ -196,7 +196,10 @@ class EndingMixin(MachineBase):
                 return None
             cookie, data = session.cookie, session._data
             return Touch(
-                sid=self._key(self.sid), ttl=ttl, encode=lambda: encode_record(cookie, dump_data(data))
+                sid=self._key(self.sid),
+                ttl=ttl,
+                encode=lambda: encode_record(cookie, dump_data(data)),
+                user=cookie.user,
             )
         return None
 

@@ -26,8 +26,10 @@ from ._store import Conflict
 
 __all__ = ["SessionMachine", "Executor"]
 
-#: How many times one save may meet a newer record before it gives up.
-MAX_CONFLICTS = 8
+#: How many times one save may meet a newer record before it gives up: enough
+#: for a burst of parallel writers on one session (each retry means another
+#: request's save landed), few enough that a livelock ends.
+MAX_CONFLICTS = 100
 
 
 class SessionMachine(IntentsMixin, EndingMixin):

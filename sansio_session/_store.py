@@ -70,6 +70,13 @@ class Store(Protocol):
     and returns a :class:`Conflict`; on success it returns None. Drivers
     call it for a Save whose ``expected`` is set, when the store has it.
 
+    Optional, for "log out everywhere": a store that keeps a per-user index
+    has ``sessions_of(user) -> list[str]`` (the ids of the user's live
+    sessions) and ``destroy_all(user) -> int`` (destroys them, returns how
+    many), and its ``set``, ``replace``, ``touch`` and ``destroy`` take a
+    keyword ``user=`` (drivers pass it, for a session bound with
+    Session.bind, only to stores that have ``sessions_of``).
+
     Optional methods, never called by the machine: ``all()`` (a mapping of
     id to record text), ``length()`` and ``clear()``.
 
