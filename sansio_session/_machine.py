@@ -113,7 +113,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
                 # No such session (or an unusable one): a new one, with a new
                 # id, as express-session does; the stale cookie is dropped.
                 self._generate(self.now_ms)
-            else:
+            elif self._events_wanted():
                 self._event("loaded")
             self._move(Call.STORE_DONE, Phase.ACTIVE, came_from)
             return None
@@ -121,7 +121,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
             if isinstance(action, Save):
                 self._event("saved" if self._stored else "created")
                 self._stored = True
-            else:
+            elif self._events_wanted():
                 self._event("touched" if isinstance(action, Touch) else "destroyed")
             self._move(Call.STORE_DONE, Phase.DONE, came_from)
             return None

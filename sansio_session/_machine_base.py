@@ -296,6 +296,11 @@ class MachineBase:
         if log.isEnabledFor(logging.INFO):
             log.info("session %s: %s %s", self.describe_id(), name, detail or "")
 
+    def _events_wanted(self) -> bool:
+        # The everyday events (loaded, touched, saved) are built only for a
+        # listener: most requests have none.
+        return self.options.on_event is not None or log.isEnabledFor(logging.INFO)
+
     def _ttl(self) -> int:
         assert self._session is not None
         expires_ms = self._session.cookie.expires_ms

@@ -259,7 +259,44 @@ def decode_record(text: object, *, now_ms: int) -> tuple[SessionCookie, dict[str
     stored = record.pop("cookie", None)
     if not isinstance(stored, dict):
         raise CorruptRecord("the record's cookie is not an object")
-    return _decode_cookie(stored, now_ms), record
+    # A session that is only read keeps the same stored cookie from request
+    # to request (a touch moves the store's expiry, not the record), so the
+    # checked result is kept for the next time it is seen.
+    try:
+        key = tuple(stored.items())
+        fields = _COOKIE_CACHE.get(key)
+    except TypeError:  # a nested value: unhashable, and invalid anyway
+        key, fields = None, None
+    if fields is None:
+        cookie = _decode_cookie(stored, now_ms)
+        if key is not None:
+            if len(_COOKIE_CACHE) >= _COOKIE_CACHE_SIZE:
+                _COOKIE_CACHE.clear()
+            _COOKIE_CACHE[key] = tuple(getattr(cookie, name) for name in _COOKIE_FIELDS)
+        return cookie, record
+    cookie = SessionCookie.__new__(SessionCookie)
+    for name, value in zip(_COOKIE_FIELDS, fields, strict=True):
+        setattr(cookie, name, value)
+    cookie._now_ms = now_ms
+    return cookie, record
+
+
+_COOKIE_FIELDS = (
+    "original_max_age_ms",
+    "expires_ms",
+    "secure",
+    "http_only",
+    "path",
+    "domain",
+    "same_site",
+    "priority",
+    "partitioned",
+    "created_ms",
+    "deadline_ms",
+    "user",
+)
+_COOKIE_CACHE: dict[tuple[tuple[str, Any], ...], tuple[Any, ...]] = {}
+_COOKIE_CACHE_SIZE = 1024
 
 
 def _decode_cookie(stored: dict[str, Any], now_ms: int) -> SessionCookie:

@@ -1,0 +1,189 @@
+# sansio-session for Twisted Web: wrap any resource tree with sessions.
+#
+#     root = SessionResource(my_root, SessionOptions(secret=...), MemoryStore())
+#     site = server.Site(root)
+#
+# and in any resource below it, `session_of(request)` is the session (a
+# MutableMapping), or None. We avoid Twisted's own names: request.session and
+# request.getSession() are Twisted's unsigned in-memory sessions, and stay as
+# they are.
+#
+# How it hooks in. Twisted finds a request's resource by walking
+# getChildWithDefault() from the root until a leaf; we wrap each resource the
+# walk returns, so the one that renders is always ours. Its render() begins
+# the session (loading it from the store if the cookie names one) and then
+# hands the wrapped resource to request.render(), which keeps all of
+# Twisted's own handling: HEAD on a GET-only resource, 405, the checks on
+# what render returned. The response's end is in _response.py: the commit
+# runs before the final bytes and the cookie is decided as the headers go.
+# We decide nothing ourselves; the machine does.
+#
+# Twisted Web's Request and Resource methods carry no type hints yet:
+# mypy: disable-error-code="no-untyped-call"
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import IResource, Resource, _IEncodingResource
+from twisted.web.server import NOT_DONE_YET, Request
+from zope.interface import implementer  # type: ignore[import-untyped]
+
+from sansio_session import Phase, Session, SessionMachine, SessionOptions, StoreError, UsageError
+
+from ._response import Response
+from ._store_calls import StoreCalls
+
+__version__ = "0.1.0"
+__all__ = ["SessionResource", "machine_of", "session_of"]
+
+_log = Logger(namespace="sansio_session_twisted")
+_ATTRIBUTE = "_sansio_session_machine"
+
+
+class _Shared:
+    # What every wrapper of one tree has in common.
+    __slots__ = ("options", "calls", "reactor")
+
+    def __init__(self, options: SessionOptions, calls: StoreCalls, reactor: Any) -> None:
+        self.options = options
+        self.calls = calls
+        self.reactor = reactor
+
+
+@implementer(IResource, _IEncodingResource)
+class SessionResource:
+    """Sessions for ``wrapped`` and every resource found through it.
+
+    ``store`` is any store of sansio_session: a synchronous one with
+    ``blocking = False`` is called on the reactor, one with ``blocking = True``
+    (or without the attribute) in the reactor's thread pool, one that returns
+    Deferreds works on any reactor, and one with coroutine methods only under
+    the asyncio reactor (anything else raises ConfigError here). Each store
+    call is bounded by ``options.store_timeout``. ``reactor`` defaults to the
+    global one.
+
+    A failed store call answers 500 ``text/plain`` with a short reason (no
+    traceback) and is logged with twisted.logger; so does a StoreError that a
+    resource's render lets through (from ``await session.save()`` and the
+    other intents), while nothing has been sent yet.
+    """
+
+    def __init__(
+        self, wrapped: IResource | Resource, options: SessionOptions, store: Any, *, reactor: Any = None
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor
+        # Any: without a zope plugin, mypy cannot see what an IResource provides.
+        self._wrapped: Any = wrapped
+        self._shared = _Shared(options, StoreCalls(store, options.store_timeout, reactor), reactor)
+
+    @classmethod
+    def _around(cls, wrapped: Any, shared: _Shared) -> SessionResource:
+        child = cls.__new__(cls)
+        child._wrapped = wrapped
+        child._shared = shared
+        return child
+
+    @property
+    def wrapped(self) -> Any:
+        """The resource this one wraps."""
+        return self._wrapped
+
+    # -- IResource: the tree is the wrapped one -----------------------------
+
+    @property
+    def isLeaf(self) -> bool:
+        return bool(self._wrapped.isLeaf)
+
+    def getChildWithDefault(self, name: bytes, request: Request) -> SessionResource:
+        child = self._wrapped.getChildWithDefault(name, request)
+        if isinstance(child, SessionResource):
+            return child  # a subtree with sessions of its own keeps them
+        return self._around(child, self._shared)
+
+    def putChild(self, path: bytes, child: IResource | Resource) -> None:
+        self._wrapped.putChild(path, child)
+
+    def getEncoder(self, request: Request) -> Any:
+        # Request.process asks the resource it found for an encoder (gzip);
+        # without this a wrapped EncodingResourceWrapper would stop encoding.
+        if _IEncodingResource.providedBy(self._wrapped):
+            return self._wrapped.getEncoder(request)
+        return None
+
+    def render(self, request: Request) -> object:
+        shared = self._shared
+        machine = SessionMachine(shared.options, executor=shared.calls.execute)
+        setattr(request, _ATTRIBUTE, machine)
+        cookies = request.requestHeaders.getRawHeaders(b"cookie")
+        proto = request.getHeader(b"x-forwarded-proto")
+        load = machine.begin(
+            None if cookies is None else b"; ".join(cookies).decode("latin-1"),
+            now=shared.reactor.seconds(),
+            tls=bool(request.isSecure()),
+            forwarded_proto=None if proto is None else proto.decode("latin-1"),
+            path=request.path.decode("latin-1"),
+        )
+        if load is None:
+            self._render(request, machine)
+        else:
+            d = shared.calls.report(machine, load)
+            d.addCallbacks(
+                lambda _: self._render(request, machine),
+                self._load_failed,
+                errbackArgs=(request, machine),
+            )
+            d.addErrback(_crashed, request)
+        # The wrapped resource renders through request.render(), which sends
+        # its result itself; for Twisted this render has gone asynchronous.
+        return NOT_DONE_YET
+
+    def _render(self, request: Request, machine: SessionMachine) -> None:
+        response = Response(request, machine, self._shared.calls, self._shared.reactor)
+        try:
+            request.render(self._wrapped)
+        except StoreError as exc:
+            # An intent failed and the resource let the error through.
+            if not response.fail(exc.reason):
+                request.processingFailed(Failure())
+        except Exception:
+            request.processingFailed(Failure())
+
+    def _load_failed(self, failure: Failure, request: Request, machine: SessionMachine) -> None:
+        failure.trap(StoreError)
+        if machine.phase is not Phase.FAILED:
+            self._render(request, machine)  # on_store_failure="continue": go on without a session
+            return
+        error = failure.value
+        assert isinstance(error, StoreError)
+        Response(request, machine, self._shared.calls, self._shared.reactor).fail(error.reason)
+
+
+def _crashed(failure: Failure, request: Request) -> None:
+    # A bug of ours, or of a resource whose render we called from a Deferred:
+    # answer as Twisted would have, rather than leave the client waiting.
+    _log.failure("rendering a session request failed", failure=failure)
+    if not request.finished:
+        request.processingFailed(failure)
+
+
+def machine_of(request: Any) -> SessionMachine:
+    """The session machine of a request that came through a SessionResource."""
+    machine = getattr(request, _ATTRIBUTE, None)
+    if machine is None:
+        raise UsageError("this request did not come through a SessionResource")
+    assert isinstance(machine, SessionMachine)
+    return machine
+
+
+def session_of(request: Any) -> Session | None:
+    """The request's session, or None (destroyed, unset, outside cookie.path).
+
+    Read it when you need it: regenerate() replaces the session, destroy()
+    and unset() remove it. Its intents (``save()``, ``regenerate()``,
+    ``destroy()``, ``reload()``) return Deferreds; ``await`` them in a
+    coroutine (Deferred.fromCoroutine, ensureDeferred, inlineCallbacks).
+    """
+    return machine_of(request).session
