@@ -30,7 +30,15 @@ from twisted.web.resource import IResource, Resource, _IEncodingResource
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer  # type: ignore[import-untyped]
 
-from sansio_session import Phase, Session, SessionMachine, SessionOptions, StoreError, UsageError
+from sansio_session import (
+    MAX_COOKIE_HEADER,
+    Phase,
+    Session,
+    SessionMachine,
+    SessionOptions,
+    StoreError,
+    UsageError,
+)
 
 from ._response import Response
 from ._store_calls import StoreCalls
@@ -115,12 +123,18 @@ class SessionResource:
 
     def render(self, request: Request) -> object:
         shared = self._shared
+        cookies = request.requestHeaders.getRawHeaders(b"cookie")
+        header = None if cookies is None else b"; ".join(cookies).decode("latin-1")
+        if header is not None and len(header) > MAX_COOKIE_HEADER:
+            # More than the session layer reads: say so (RFC 6585 section 5).
+            request.setResponseCode(431)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"request header fields too large"
         machine = SessionMachine(shared.options, executor=shared.calls.execute)
         setattr(request, _ATTRIBUTE, machine)
-        cookies = request.requestHeaders.getRawHeaders(b"cookie")
         proto = request.getHeader(b"x-forwarded-proto")
         load = machine.begin(
-            None if cookies is None else b"; ".join(cookies).decode("latin-1"),
+            header,
             now=shared.reactor.seconds(),
             tls=bool(request.isSecure()),
             forwarded_proto=None if proto is None else proto.decode("latin-1"),

@@ -142,6 +142,18 @@ def _close(store: Any) -> Any:
         return Failure()
 
 
+class _Site(server.Site):
+    # Twisted drops a header line over 16 KiB without a word and answers 400
+    # for a head over 16 KiB; the session layer reads up to
+    # MAX_COOKIE_HEADER and answers 431 beyond it, so the channel must let
+    # such heads through to it (up to 1 MiB).
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        channel = getattr(protocol, "_channel", protocol)  # the HTTP/1.1 channel inside
+        channel.MAX_LENGTH = channel.totalHeadersSize = 1 << 20
+        return protocol
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv, prog=PROG)
     store = _open_store(config)
@@ -173,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sessions = SessionResource(_Routes(app), config.options, store, reactor=reactor)
     except ConfigError as exc:
         _refuse(str(exc))
-    site = server.Site(_Root(app, sessions))
+    site = _Site(_Root(app, sessions))
     try:
         port: Any = reactor.listenTCP(config.port, site, interface=config.host)
     except CannotListenError as exc:
