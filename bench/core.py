@@ -8,8 +8,10 @@ one key. All on MemoryStore, driven the way a driver drives the machine.
 
 The floor is the work no session layer can avoid for (b): the split-based
 Cookie parse, the stdlib HMAC verify, and the JSON decode of the record and
-encode of the data, with nothing around them. CPU time (process_time), so other load on the machine matters less. Each figure is the median of
-several rounds, the shapes and the floor interleaved in every round.
+encode of the data, with nothing around them. Times are CPU time
+(process_time), so other load on the machine matters less. Each figure is
+the median of several rounds, the shapes and the floor interleaved in every
+round.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sansio_session import CookieOptions, MemoryStore, SessionMachine, SessionOptions  # noqa: E402
-from sansio_session.sync import run_action  # noqa: E402
+from sansio_session import CookieOptions, MemoryStore, SessionMachine, SessionOptions
+from sansio_session.sync import run_action
 
 SECRET = "a benchmark secret that is long enough to sign"
 NOW = 1_800_000_000.0
@@ -53,7 +55,9 @@ def make_world() -> tuple[SessionOptions, MemoryStore, str]:
     return options, store, cookie
 
 
-def request(options: SessionOptions, store: MemoryStore, cookie: str | None, handler: Callable[..., None]) -> None:
+def request(
+    options: SessionOptions, store: MemoryStore, cookie: str | None, handler: Callable[..., None]
+) -> None:
     machine = SessionMachine(options)
     load = machine.begin(cookie, now=NOW)
     if load is not None:
@@ -127,7 +131,7 @@ def main() -> None:
         "(c) cookie, writes one key": lambda: request(options, store, cookie, write),  # type: ignore[arg-type]
     }
     samples: dict[str, list[float]] = {name: [] for name in shapes}
-    for name, fn in shapes.items():  # warm up
+    for fn in shapes.values():  # warm up
         per_call_us(fn, args.number // 10)
     for _ in range(args.rounds):
         for name, fn in shapes.items():

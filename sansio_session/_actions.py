@@ -47,7 +47,7 @@ class Save(Action):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Touch(Action):
-    """Call ``store.touch(sid, record, ttl)``: move the expiry only.
+    """Call ``store.touch(sid, ttl)``: move the expiry only.
 
     ``record`` is the session's record as it stands (most stores never read
     it, so it is built only when asked for).

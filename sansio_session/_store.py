@@ -56,10 +56,9 @@ class Store(Protocol):
     ``get(sid)`` returns the record (``str`` or :class:`StoredRecord`) or
     None when the store has no live record for ``sid``. ``set(sid, record,
     ttl)`` upserts the record text and makes it expire ``ttl`` seconds from
-    now. ``touch(sid, record, ttl)`` only moves the expiry of an existing
-    record to ``ttl`` seconds from now; it never rewrites the stored data
-    (the record is passed for stores that need it, such as ones that keep the
-    cookie apart). ``destroy(sid)`` removes the record; removing an absent one
+    now. ``touch(sid, ttl)`` only moves the expiry of an existing record to
+    ``ttl`` seconds from now; it never rewrites the stored data (nor brings
+    back a record that is gone). ``destroy(sid)`` removes the record; removing an absent one
     is not an error. A failure is raised (or the awaitable fails); the
     driver turns it into a :class:`~sansio_session.StoreError`.
 
@@ -89,6 +88,6 @@ class Store(Protocol):
 
     def set(self, sid: str, record: str, ttl: int) -> Any: ...
 
-    def touch(self, sid: str, record: str, ttl: int) -> Any: ...
+    def touch(self, sid: str, ttl: int) -> Any: ...
 
     def destroy(self, sid: str) -> Any: ...

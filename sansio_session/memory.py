@@ -86,9 +86,7 @@ class MemoryStore:
             self.set(sid, record, ttl, user=user, now=now)
         return None
 
-    def touch(
-        self, sid: str, record: str, ttl: int, *, user: str | None = None, now: float | None = None
-    ) -> None:
+    def touch(self, sid: str, ttl: int, *, user: str | None = None, now: float | None = None) -> None:
         # Only the expiry moves; the stored data is kept as it is (a parallel
         # request may have saved newer data than the record this one holds).
         now = self._clock() if now is None else now

@@ -319,7 +319,7 @@ class PostgresStore:
         row = self._run(lambda conn: conn.execute(self._destroy_all, (user, now)).fetchone())
         return int(row[0]) if row else 0
 
-    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+    def touch(self, sid: str, ttl: int, *, user: str | None = None) -> None:
         # Only the expiry is written: a parallel request may have saved newer
         # data than the record this one holds. The binding is in the row, so
         # it lasts exactly as long as the session.

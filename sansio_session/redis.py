@@ -219,7 +219,7 @@ class RedisCommands:
         keys = (key,) if index is None else (key, index)
         return _eval(lua.REPLACE, keys, (digest, value, ttl, self._sid(key)), lua.parse_replace)
 
-    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> Op[None]:
+    def touch(self, sid: str, ttl: int, *, user: str | None = None) -> Op[None]:
         """EXPIRE only; for a session bound to ``user``, the index follows."""
         # EXPIRE with ttl <= 0 deletes the key, as a touch past the cookie's
         # expiry should; an absent key is left absent.

@@ -224,7 +224,7 @@ class SQLiteStore:
         self._after_write()
         return None
 
-    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
+    def touch(self, sid: str, ttl: int, *, user: str | None = None) -> None:
         # The record is not written: a parallel request may have saved newer
         # data than the record this one holds. Nor is the user: the row
         # already holds its binding, and an index in the row cannot expire

@@ -37,7 +37,7 @@ def run_action(store: Any, action: Action) -> Any:
             return store.replace(action.sid, action.record, action.ttl, action.expected, **extra)
         return store.set(action.sid, action.record, action.ttl, **extra)
     if isinstance(action, Touch):
-        return store.touch(action.sid, action.record, action.ttl, **extra)
+        return store.touch(action.sid, action.ttl, **extra)
     if isinstance(action, Destroy):
         return store.destroy(action.sid, **extra)
     raise TypeError(f"not a store action: {action!r}")

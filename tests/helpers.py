@@ -144,9 +144,9 @@ class RecordingStore(MemoryStore):
         self._call("set", sid)
         super().set(sid, record, ttl, now=now)
 
-    def touch(self, sid: str, record: str, ttl: int, *, now: float | None = None) -> None:
+    def touch(self, sid: str, ttl: int, *, now: float | None = None) -> None:
         self._call("touch", sid)
-        super().touch(sid, record, ttl, now=now)
+        super().touch(sid, ttl, now=now)
 
     def destroy(self, sid: str) -> None:
         self._call("destroy", sid)
@@ -171,7 +171,7 @@ class TextStore:
         self.calls.append(("set", sid))
         self.data[sid] = record
 
-    def touch(self, sid: str, record: str, ttl: int) -> None:
+    def touch(self, sid: str, ttl: int) -> None:
         self.calls.append(("touch", sid))
 
     def destroy(self, sid: str) -> None:

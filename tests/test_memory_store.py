@@ -65,23 +65,23 @@ def test_set_takes_text_only() -> None:
 def test_touch_moves_only_the_expiry() -> None:
     store = MemoryStore()
     store.set(SID, "stored", 10, now=0.0)
-    store.touch(SID, "newer record, not written", 30, now=5.0)
+    store.touch(SID, 30, now=5.0)
     assert store.get(SID, now=20.0) == StoredRecord("stored", 35.0)
 
 
 def test_touch_of_a_missing_or_expired_record_does_nothing() -> None:
     store = MemoryStore()
-    store.touch(SID, "x", 30, now=0.0)
+    store.touch(SID, 30, now=0.0)
     assert store.get(SID, now=0.0) is None
     store.set(SID, "x", 10, now=0.0)
-    store.touch(SID, "x", 30, now=10.0)
+    store.touch(SID, 30, now=10.0)
     assert store.get(SID, now=10.0) is None
 
 
 def test_touch_with_no_time_left_removes() -> None:
     store = MemoryStore()
     store.set(SID, "x", 10, now=0.0)
-    store.touch(SID, "x", 0, now=1.0)
+    store.touch(SID, 0, now=1.0)
     assert store.get(SID, now=1.0) is None
 
 

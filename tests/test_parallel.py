@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from helpers import options
+
 from sansio_session import Conflict, MemoryStore, Save, SessionMachine
 from sansio_session.sync import run_request
 

@@ -152,6 +152,7 @@ OPTIONS = {
     "continue": lambda: options(on_store_failure="continue"),
 }
 
+
 def _pairs() -> list[Any]:
     params = []
     for phase in PHASES:

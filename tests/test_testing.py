@@ -285,8 +285,8 @@ class AsyncStore:
         await asyncio.sleep(0)
         self.memory.set(sid, record, ttl)
 
-    async def touch(self, sid: str, record: str, ttl: int) -> None:
-        self.memory.touch(sid, record, ttl)
+    async def touch(self, sid: str, ttl: int) -> None:
+        self.memory.touch(sid, ttl)
 
     async def destroy(self, sid: str) -> None:
         self.memory.destroy(sid)

@@ -56,9 +56,9 @@ class LoggedStore:
         self.log.record("set", sid)
         return self.store.replace(sid, record, ttl, expected, **extra)
 
-    def touch(self, sid: str, record: str, ttl: int, **extra: Any) -> Any:
+    def touch(self, sid: str, ttl: int, **extra: Any) -> Any:
         self.log.record("touch", sid)
-        return self.store.touch(sid, record, ttl, **extra)
+        return self.store.touch(sid, ttl, **extra)
 
     def destroy(self, sid: str, **extra: Any) -> Any:
         self.log.record("destroy", sid)

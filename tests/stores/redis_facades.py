@@ -97,8 +97,8 @@ class RedisFacade:
         replace = functools.partial(self.store.replace, **user_kwargs(user))
         return conflict_of(self._call(replace, sid, record, ttl, expected))
 
-    def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
-        self._call(functools.partial(self.store.touch, **user_kwargs(user)), sid, record, ttl)
+    def touch(self, sid: str, ttl: int, *, user: str | None = None) -> None:
+        self._call(functools.partial(self.store.touch, **user_kwargs(user)), sid, ttl)
 
     def destroy(self, sid: str, *, user: str | None = None) -> None:
         self._call(functools.partial(self.store.destroy, **user_kwargs(user)), sid)

@@ -69,7 +69,7 @@ class StoreFacade(Protocol):
         self, sid: str, record: str, ttl: int, expected: str, *, user: str | None = None
     ) -> Refused | None: ...
 
-    def touch(self, sid: str, record: str, ttl: int) -> None: ...
+    def touch(self, sid: str, ttl: int) -> None: ...
 
     def destroy(self, sid: str, *, user: str | None = None) -> None: ...
 
@@ -186,8 +186,8 @@ class SyncStoreFacade:
     ) -> Refused | None:
         return conflict_of(self._call("replace", sid, record, ttl, expected, **user_kwargs(user)))
 
-    def touch(self, sid: str, record: str, ttl: int) -> None:
-        assert self._call("touch", sid, record, ttl) is None
+    def touch(self, sid: str, ttl: int) -> None:
+        assert self._call("touch", sid, ttl) is None
 
     def destroy(self, sid: str, *, user: str | None = None) -> None:
         assert self._call("destroy", sid, **user_kwargs(user)) is None

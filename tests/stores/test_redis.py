@@ -55,7 +55,7 @@ def test_set_with_no_time_left_is_del(ttl: int) -> None:
 @pytest.mark.parametrize("ttl", [3600, 0])
 def test_touch_is_expire_only(ttl: int) -> None:
     # The record is not sent at all: a touch never rewrites the data.
-    assert RedisCommands().touch("abc", '{"stale":1}', ttl).commands == ((b"EXPIRE", KEY, ttl),)
+    assert RedisCommands().touch("abc", ttl).commands == ((b"EXPIRE", KEY, ttl),)
 
 
 def test_destroy_is_del() -> None:
@@ -110,7 +110,7 @@ def test_ids_no_store_may_take_are_refused(sid: Any) -> None:
     for call in (
         lambda: commands.get(sid),
         lambda: commands.set(sid, "{}", 5),
-        lambda: commands.touch(sid, "{}", 5),
+        lambda: commands.touch(sid, 5),
         lambda: commands.destroy(sid),
     ):
         with pytest.raises(StoreError) as caught:
@@ -175,7 +175,7 @@ def pipelined() -> RedisProtocol:
     protocol = RedisProtocol()
     protocol.send(RedisCommands().get("a").commands, "load")
     protocol.send(RedisCommands().set("a", "{}", 5).commands, "save")
-    protocol.send(RedisCommands().touch("a", "{}", 5).commands, "touch")
+    protocol.send(RedisCommands().touch("a", 5).commands, "touch")
     scan = RedisCommands().length().next_op()
     assert scan is not None
     protocol.send(scan.commands, "scan")
@@ -205,7 +205,7 @@ def test_an_error_reply_fails_only_its_own_call() -> None:
     protocol = pipelined()
     done: dict[object, Any] = dict(protocol.receive(PIPELINE))
     with pytest.raises(RedisReplyError):
-        run(RedisCommands().touch("a", "{}", 5), *done["touch"])
+        run(RedisCommands().touch("a", 5), *done["touch"])
     assert run(RedisCommands().get("a"), *done["load"]) == StoredRecord('{"n":1}', 1001.5)
 
 

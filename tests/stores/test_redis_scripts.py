@@ -78,7 +78,7 @@ def test_a_bound_destroy_is_del_and_srem() -> None:
 
 
 def test_a_bound_touch_is_one_eval() -> None:
-    assert evaluated(RedisCommands().touch("abc", "{}", 60, user="alice")) == (2, KEY, USER_KEY, 60, b"abc")
+    assert evaluated(RedisCommands().touch("abc", 60, user="alice")) == (2, KEY, USER_KEY, 60, b"abc")
 
 
 def test_replace_sends_the_sha1_of_the_expected_record() -> None:
@@ -124,7 +124,7 @@ def test_user_ids_no_store_may_take_are_refused(user: Any) -> None:
     for call in (
         lambda: commands.set("abc", "{}", 5, user=user),
         lambda: commands.replace("abc", "{}", 5, "{}", user=user),
-        lambda: commands.touch("abc", "{}", 5, user=user),
+        lambda: commands.touch("abc", 5, user=user),
         lambda: commands.destroy("abc", user=user),
         lambda: commands.sessions_of(user),
         lambda: commands.destroy_all(user),

@@ -65,7 +65,7 @@ def test_a_touch_only_moves_the_expiry(transport: str) -> None:
         store.set("a", '{"n":1}', 60)
         # A Node app saves newer data in between; our touch must keep it.
         raw(REDIS_URL, b"SET", key, b'{"n":2}', b"KEEPTTL")
-        store.touch("a", '{"n":1}', 5000)
+        store.touch("a", 5000)
         assert raw(REDIS_URL, b"GET", key) == b'{"n":2}'
         assert raw(REDIS_URL, b"TTL", key) > 4000
 
@@ -123,14 +123,14 @@ def test_a_bound_touch_keeps_the_index_alive(transport: str) -> None:
         index = RedisCommands(store.prefix).user_key("alice")
         store.set("a", "{}", 10, user="alice")
         assert raw(REDIS_URL, b"TTL", index) <= 10
-        store.touch("a", "{}", 5000, user="alice")
+        store.touch("a", 5000, user="alice")
         assert raw(REDIS_URL, b"TTL", index) > 4000
         # An index lost meanwhile takes the session back.
         raw(REDIS_URL, b"DEL", index)
-        store.touch("a", "{}", 5000, user="alice")
+        store.touch("a", 5000, user="alice")
         assert raw(REDIS_URL, b"SMEMBERS", index) == [b"a"]
         # A touch of a session that is gone binds nothing.
-        store.touch("ghost", "{}", 5000, user="bob")
+        store.touch("ghost", 5000, user="bob")
         assert store.sessions_of("bob") == []
 
 

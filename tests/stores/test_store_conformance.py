@@ -60,7 +60,7 @@ def test_set_with_no_time_left_deletes(facade: StoreFacade, ttl: int) -> None:
 def test_touch_moves_the_expiry(facade: StoreFacade) -> None:
     facade.set("a", rec(n=1), 60)
     before = facade.clock()
-    facade.touch("a", rec(n=1), 3600)
+    facade.touch("a", 3600)
     got = facade.get("a")
     assert got is not None
     assert got.text == rec(n=1)
@@ -73,19 +73,19 @@ def test_touch_never_rewrites_the_data(facade: StoreFacade) -> None:
     # request's touch must not put n=1 back.
     facade.set("a", rec(n=1), 60)
     facade.set("a", rec(n=2), 60)
-    facade.touch("a", rec(n=1), 120)
+    facade.touch("a", 120)
     assert text_of(facade, "a") == rec(n=2)
 
 
 def test_touch_of_an_absent_id_creates_nothing(facade: StoreFacade) -> None:
-    facade.touch("ghost", rec(n=1), 60)
+    facade.touch("ghost", 60)
     assert facade.get("ghost") is None
     assert facade.length() == 0
 
 
 def test_touch_with_no_time_left_ends_the_record(facade: StoreFacade) -> None:
     facade.set("a", rec(n=1), 60)
-    facade.touch("a", rec(n=1), 0)
+    facade.touch("a", 0)
     assert facade.get("a") is None
 
 
@@ -123,7 +123,7 @@ def test_expiry(facade: StoreFacade) -> None:
     facade.set("short", rec(n=1), 1)
     facade.set("long", rec(n=2), 3600)
     facade.set("touched", rec(n=3), 1)
-    facade.touch("touched", rec(n=3), 3600)
+    facade.touch("touched", 3600)
     wait(facade, 1.2)
     assert facade.get("short") is None
     assert text_of(facade, "long") == rec(n=2)
@@ -132,7 +132,7 @@ def test_expiry(facade: StoreFacade) -> None:
     assert facade.length() == 2
     # An expired record is not brought back by a touch, and its id can be
     # used again.
-    facade.touch("short", rec(n=1), 3600)
+    facade.touch("short", 3600)
     assert facade.get("short") is None
     assert facade.length() == 2
     facade.set("short", rec(n=4), 60)
@@ -161,7 +161,7 @@ def test_a_large_record(facade: StoreFacade) -> None:
     assert len(text.encode("utf-8")) > 1 << 20
     facade.set("big", text, 60)
     assert text_of(facade, "big") == text
-    facade.touch("big", rec(), 60)
+    facade.touch("big", 60)
     assert text_of(facade, "big") == text
 
 
@@ -182,7 +182,7 @@ def test_concurrent_use_from_many_threads(facade: StoreFacade) -> None:
                 case 1:
                     assert text_of(facade, own) == last
                 case 2:
-                    facade.touch(own, rec(stale=True), 60)
+                    facade.touch(own, 60)
                     assert text_of(facade, own) == last
                 case _:
                     facade.set("shared", rec(i=i, j=j), 60)
@@ -231,7 +231,7 @@ def test_a_hostile_id_is_just_a_key(facade: StoreFacade, sid: str) -> None:
     assert text_of(facade, sid) == rec(sid=sid)
     assert facade.all() == {"victim": rec(victim=True), sid: rec(sid=sid)}
     assert facade.length() == 2
-    facade.touch(sid, rec(), 120)
+    facade.touch(sid, 120)
     assert text_of(facade, sid) == rec(sid=sid)
     facade.destroy(sid)
     assert facade.get(sid) is None
@@ -242,7 +242,7 @@ def test_a_hostile_id_is_just_a_key(facade: StoreFacade, sid: str) -> None:
 def test_ids_match_only_exactly(facade: StoreFacade, pattern: str) -> None:
     facade.set("abc", rec(n=1), 60)
     assert facade.get(pattern) is None
-    facade.touch(pattern, rec(n=2), 60)
+    facade.touch(pattern, 60)
     facade.destroy(pattern)
     assert facade.all() == {"abc": rec(n=1)}
 

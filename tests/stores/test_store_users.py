@@ -88,7 +88,7 @@ def test_expired_sessions_leave_the_index(facade: StoreFacade) -> None:
     facade.set("short", rec(n=1), 1, user="alice")
     facade.set("long", rec(n=2), 3600, user="alice")
     facade.set("touched", rec(n=3), 1, user="alice")
-    facade.touch("touched", rec(n=3), 3600)
+    facade.touch("touched", 3600)
     facade.set("renewed", rec(n=4), 1, user="alice")
     assert facade.replace("renewed", rec(n=5), 3600, rec(n=4)) is None
     wait(facade, 1.2)

@@ -123,8 +123,8 @@ class RedisStore:
         """Store ``record`` only if the session still holds ``expected`` (one EVAL)."""
         return await self._call(self._commands.replace(sid, record, ttl, expected, user=user))
 
-    async def touch(self, sid: str, record: str, ttl: int, *, user: str | None = None) -> None:
-        await self._call(self._commands.touch(sid, record, ttl, user=user))
+    async def touch(self, sid: str, ttl: int, *, user: str | None = None) -> None:
+        await self._call(self._commands.touch(sid, ttl, user=user))
 
     async def destroy(self, sid: str, *, user: str | None = None) -> None:
         await self._call(self._commands.destroy(sid, user=user))

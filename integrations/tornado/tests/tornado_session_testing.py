@@ -71,8 +71,8 @@ class RecordingStore:
     def set(self, sid: str, record: str, ttl: int) -> Any:
         return self.call("set", sid, record, ttl)
 
-    def touch(self, sid: str, record: str, ttl: int) -> Any:
-        return self.call("touch", sid, record, ttl)
+    def touch(self, sid: str, ttl: int) -> Any:
+        return self.call("touch", sid, ttl)
 
     def destroy(self, sid: str) -> Any:
         return self.call("destroy", sid)
@@ -127,9 +127,9 @@ class AsyncStore(RecordingStore):
         await self._pass("set")
         self.call("set", sid, record, ttl)
 
-    async def touch(self, sid: str, record: str, ttl: int) -> None:
+    async def touch(self, sid: str, ttl: int) -> None:
         await self._pass("touch")
-        self.call("touch", sid, record, ttl)
+        self.call("touch", sid, ttl)
 
     async def destroy(self, sid: str) -> None:
         await self._pass("destroy")

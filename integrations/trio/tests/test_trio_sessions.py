@@ -61,9 +61,9 @@ class AsyncStore:
         await self._pause()
         self.memory.set(sid, record, ttl)
 
-    async def touch(self, sid: str, record: str, ttl: int) -> None:
+    async def touch(self, sid: str, ttl: int) -> None:
         await self._pause()
-        self.memory.touch(sid, record, ttl)
+        self.memory.touch(sid, ttl)
 
     async def destroy(self, sid: str) -> None:
         await self._pause()

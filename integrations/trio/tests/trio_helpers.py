@@ -172,8 +172,8 @@ class EventStore:
         self.memory.set(sid, record, ttl)
         self.events.append(("set", sid))
 
-    def touch(self, sid: str, record: str, ttl: int) -> None:
-        self.memory.touch(sid, record, ttl)
+    def touch(self, sid: str, ttl: int) -> None:
+        self.memory.touch(sid, ttl)
         self.events.append(("touch", sid))
 
     def destroy(self, sid: str) -> None:

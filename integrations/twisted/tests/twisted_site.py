@@ -299,8 +299,8 @@ class HeldStore:
         self.set_called.set()
         return d
 
-    def touch(self, sid: str, record: str, ttl: int) -> defer.Deferred[None]:
-        self.data.touch(sid, record, ttl)
+    def touch(self, sid: str, ttl: int) -> defer.Deferred[None]:
+        self.data.touch(sid, ttl)
         return defer.succeed(None)
 
     def destroy(self, sid: str) -> defer.Deferred[None]:
@@ -335,9 +335,9 @@ class AsyncStore:
         await asyncio.sleep(0.001)  # needs a running asyncio loop
         self.data.set(sid, record, ttl)
 
-    async def touch(self, sid: str, record: str, ttl: int) -> None:
+    async def touch(self, sid: str, ttl: int) -> None:
         await asyncio.sleep(0.001)  # needs a running asyncio loop
-        self.data.touch(sid, record, ttl)
+        self.data.touch(sid, ttl)
 
     async def destroy(self, sid: str) -> None:
         await asyncio.sleep(0.001)  # needs a running asyncio loop
