@@ -97,7 +97,9 @@ class EndingMixin(MachineBase):
             modified=modified,
             has_expiry=cookie.expires_ms is not None,
             save_uninitialized=options.save_uninitialized,
-            rolling=options.rolling,
+            # With idle_timeout the cookie slides with the store's expiry, on
+            # every response, so the two cannot drift apart.
+            rolling=options.rolling or options.idle_timeout is not None,
         ):
             return None
         if cookie.secure and not self._secure_request:

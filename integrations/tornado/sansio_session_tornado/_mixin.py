@@ -86,8 +86,12 @@ class SessionMixin(RequestHandler):
         result = super().prepare()
         if result is not None:
             await result
-        if self.session_autoload:
-            await self.load_session()
+        if self.session_autoload and self._session_machine is None:
+            # Loaded, not looked at: a handler that never reads the session
+            # keeps its response cacheable (no Vary: Cookie).
+            pending = self._begin_session()
+            if pending is not None:
+                await pending
 
     async def load_session(self) -> Session | None:
         """Load the session, once per request; return it (see ``session``)."""
