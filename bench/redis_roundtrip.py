@@ -114,8 +114,9 @@ def bench_tornado(url: str, key: str, pairs: int) -> float:
 
 
 def bench_twisted(url: str, key: str, pairs: int) -> float:
-    from sansio_session_twisted.redis import RedisStore
     from twisted.internet import defer, task
+
+    from sansio_session_twisted.redis import RedisStore
 
     result: list[float] = []
 
@@ -142,6 +143,7 @@ def bench_twisted(url: str, key: str, pairs: int) -> float:
 
 def bench_trio(url: str, key: str, pairs: int) -> float:
     import trio
+
     from sansio_session_trio.redis import RedisStore
 
     async def main() -> float:
