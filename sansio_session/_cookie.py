@@ -88,6 +88,13 @@ def find_cookie(header: str, name: str) -> str | None:
     start = header.find(name)
     if start < 0:
         return None
+    if header.find(name, start + 1) < 0 and header.startswith("=", start + len(name)):
+        # The name occurs once, right before a "=": if it begins a pair, that
+        # pair is the only one of that name and we can cut it out directly.
+        before = header[:start].rstrip(" \t")
+        if not before or before[-1] == ";":
+            end = header.find(";", start)
+            return _decode(header[start + len(name) + 1 : end if end >= 0 else len(header)])
     for pair in header.split(";"):
         eq = pair.find("=")
         if eq > 0 and pair[:eq].strip(" \t") == name:

@@ -102,7 +102,7 @@ class EndingMixin(MachineBase):
             rolling=options.rolling or options.idle_timeout is not None,
         ):
             return None
-        if cookie.secure and not self._secure_request:
+        if cookie.secure and not self._secure_request():
             self._event("secure_cookie_not_sent")
             _warn_once(options)
             return None
@@ -128,7 +128,7 @@ class EndingMixin(MachineBase):
         c = self.options.cookie
         gone = self._gone_cookie
         path, domain = (c.path, c.domain) if gone is None else (gone.path, gone.domain)
-        secure = c.secure is True or (c.secure == "auto" and self._secure_request)
+        secure = c.secure is True or (c.secure == "auto" and self._secure_request())
         if gone is not None:
             secure = gone.secure
         return serialize_set_cookie(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _rules
 from ._actions import Action, Load, Save, Touch
 from ._cookie import find_cookie
 from ._ending import EndingMixin
@@ -65,12 +64,9 @@ class SessionMachine(IntentsMixin, EndingMixin):
         self._enter(Call.BEGIN)
         options = self.options
         self.now_ms = now_ms = int(now * 1000)
-        self._secure_request = _rules.is_secure_request(
-            tls=tls,
-            framework_secure=tls if secure is None else secure,
-            proxy=options.proxy,
-            forwarded_proto=forwarded_proto,
-        )
+        # Whether the request is secure is worked out only if something asks
+        # (a Secure or "auto" cookie): most requests never need to know.
+        self._security = (tls, tls if secure is None else secure, forwarded_proto)
         if not (path or "/").startswith(options.cookie.path):
             # express-session's plain string-prefix test: not our path, so
             # the session layer does nothing for this request at all.

@@ -14,6 +14,7 @@ from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from . import _rules
 from ._actions import Action, Destroy, Save
 from ._errors import SerializationError, UsageError
 from ._options import SessionOptions
@@ -56,7 +57,8 @@ class MachineBase:
         "executor",
         "phase",
         "now_ms",
-        "_secure_request",
+        "_security",
+        "_secure",
         "_had_cookie",
         "_cookie_id",
         "_sid",
@@ -90,7 +92,8 @@ class MachineBase:
         self.executor = executor
         self.phase = Phase.IDLE
         self.now_ms = 0
-        self._secure_request = False
+        self._security: tuple[bool, bool, str | None] = (False, False, None)
+        self._secure: bool | None = None
         self._had_cookie = False
         self._cookie_id: str | None = None
         self._sid: str | None = None
@@ -130,8 +133,20 @@ class MachineBase:
             raise UsageError(f"{call.value}() is not allowed in phase {phase.value}")
 
     def _move(self, call: Call, phase: Phase, came_from: Phase) -> None:
-        assert phase in TRANSITIONS[came_from][call], (came_from, call, phase)
+        # Names the transition where it happens; tests/test_state.py checks
+        # that every one lands on a target the table lists for it.
         self.phase = phase
+
+    def _secure_request(self) -> bool:
+        if self._secure is None:
+            tls, framework_secure, forwarded_proto = self._security
+            self._secure = _rules.is_secure_request(
+                tls=tls,
+                framework_secure=framework_secure,
+                proxy=self.options.proxy,
+                forwarded_proto=forwarded_proto,
+            )
+        return self._secure
 
     def _use(self) -> None:
         if self.phase is not Phase.ACTIVE:
@@ -141,10 +156,10 @@ class MachineBase:
 
     def _new_cookie(self, now_ms: int) -> SessionCookie:
         c = self.options.cookie
-        secure = self._secure_request if c.secure == "auto" else c.secure
+        secure = self._secure_request() if c.secure == "auto" else c.secure
         same_site = c.same_site
         if same_site == "auto":
-            same_site = "none" if self._secure_request else "lax"
+            same_site = "none" if self._secure_request() else "lax"
         max_age_ms = self.options.sliding_ms
         absolute = self.options.absolute_timeout
         deadline = None if absolute is None else now_ms + round(absolute * 1000)

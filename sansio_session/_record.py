@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,7 +38,20 @@ _FORBIDDEN = re.compile(r"[;\x00-\x1f\x7f]")
 _PRIORITY = {"low": "low", "medium": "medium", "high": "high"}
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
-_loads = json.JSONDecoder().decode
+# The C scanner json.loads uses (typeshed types its argument oddly).
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _loads(text: str) -> Any:
+    # json.loads without its Python wrapper: records are written compactly,
+    # so whitespace around the value is the rare case and takes the long way.
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        return json.loads(text)  # trailing whitespace is fine, garbage raises
+    return value
 
 
 class CorruptRecord(ValueError):
@@ -275,8 +290,20 @@ def decode_record(text: object, *, now_ms: int) -> tuple[SessionCookie, dict[str
             _COOKIE_CACHE[key] = tuple(getattr(cookie, name) for name in _COOKIE_FIELDS)
         return cookie, record
     cookie = SessionCookie.__new__(SessionCookie)
-    for name, value in zip(_COOKIE_FIELDS, fields, strict=True):
-        setattr(cookie, name, value)
+    (
+        cookie.original_max_age_ms,
+        cookie.expires_ms,
+        cookie.secure,
+        cookie.http_only,
+        cookie.path,
+        cookie.domain,
+        cookie.same_site,
+        cookie.priority,
+        cookie.partitioned,
+        cookie.created_ms,
+        cookie.deadline_ms,
+        cookie.user,
+    ) = fields
     cookie._now_ms = now_ms
     return cookie, record
 

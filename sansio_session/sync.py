@@ -30,7 +30,7 @@ def run_action(store: Any, action: Action) -> Any:
     if isinstance(action, Load):
         return store.get(action.sid)
     # A bound session's user goes to stores that keep a per-user index.
-    user = getattr(action, "user", None)
+    user = None if isinstance(action, Load) else action.user  # type: ignore[attr-defined]
     extra = {"user": user} if user is not None and hasattr(store, "sessions_of") else {}
     if isinstance(action, Save):
         if action.expected is not None and hasattr(store, "replace"):
