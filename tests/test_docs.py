@@ -12,9 +12,13 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import os
 import re
+import select
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -205,3 +209,81 @@ def test_sphinx_builds_the_docs_without_a_warning(tmp_path: Path) -> None:
     # The generated parts are there: the diagram and a row of each table.
     assert "<svg" in page and "COMMITTING" in page
     assert "should_set_cookie" in page
+
+
+# -- The framework quick starts run as real servers ---------------------------
+#
+# A quick start serves forever, so it cannot run in this process. Each
+# quickstart-<framework>.rst page has one python block: we write it to a
+# file, start it on a free port (it reads PORT), wait for its "listening on"
+# line, and count to two over HTTP with the cookie it sets.
+
+QUICK_STARTS = {
+    "quickstart-tornado.rst": "sansio_session_tornado",
+    "quickstart-twisted.rst": "sansio_session_twisted",
+    "quickstart-trio.rst": "sansio_session_trio",
+}
+_READY_WAIT = 60.0  # seconds; only a bound on a start-up that went wrong
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _ready_line(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], _READY_WAIT)
+    if not ready:
+        return ""
+    return process.stdout.readline()
+
+
+def _get(port: int, cookie: str | None) -> tuple[str, str | None]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", "/", headers={} if cookie is None else {"Cookie": cookie})
+        response = connection.getresponse()
+        assert response.status == 200
+        return response.read().decode(), response.getheader("Set-Cookie")
+    finally:
+        connection.close()
+
+
+def test_every_framework_quick_start_is_tested() -> None:
+    assert {p.name for p in DOCS.glob("quickstart-*.rst")} == set(QUICK_STARTS)
+
+
+@pytest.mark.parametrize("page", sorted(QUICK_STARTS))
+def test_quick_start_counts_visits_over_http(page: str, tmp_path: Path) -> None:
+    pytest.importorskip(QUICK_STARTS[page], reason=f"{QUICK_STARTS[page]} is not installed")
+    blocks = [b for b in code_blocks((DOCS / page).read_text(encoding="utf-8")) if b.language == "python"]
+    assert len(blocks) == 1, f"{page} should have exactly one python block"
+    script = tmp_path / "app.py"
+    script.write_text(blocks[0].code + "\n", encoding="utf-8")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = _ready_line(process)
+        assert line.startswith(f"listening on http://127.0.0.1:{port}"), f"{page} did not start: {line!r}"
+        body, set_cookie = _get(port, None)
+        assert body == "views: 1\n"
+        assert set_cookie is not None and set_cookie.startswith("connect.sid=s%3A")
+        body, _ = _get(port, set_cookie.split(";", 1)[0])
+        assert body == "views: 2\n"
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.communicate()
