@@ -45,7 +45,7 @@ from sansio_session import (
     UsageError,
 )
 
-from ._executor import intent_executor, log, run_store_action
+from ._executor import call_store, intent_executor, log, run_store_action
 
 __all__ = ["SessionMixin"]
 
@@ -115,6 +115,21 @@ class SessionMixin(RequestHandler):
         if self._session_machine is None:
             raise UsageError("the session is not loaded yet: await self.load_session() first")
         return self._session_machine
+
+    async def sessions_of(self, user: str) -> list[str]:
+        """The ids of ``user``'s live sessions (Session.bind), from the store."""
+        return list(await self._user_call("sessions_of", user))
+
+    async def logout_everywhere(self, user: str) -> int:
+        """Destroy every session bound to ``user``; return how many there were."""
+        return int(await self._user_call("destroy_all", user))
+
+    async def _user_call(self, name: str, user: str) -> Any:
+        store = self.settings.get("session_store")
+        if not hasattr(store, name):
+            raise ConfigError(f"the session store keeps no per-user index (it has no {name}())")
+        options = self.settings["session_options"]
+        return await call_store(store, name, user, timeout=options.store_timeout)
 
     async def commit_session(self) -> None:
         """Save the session now instead of at finish(); changes made after

@@ -67,7 +67,7 @@ import h11
 from sansio_session import Action, Phase, Session, SessionMachine, SessionOptions, Store, StoreError
 
 from ._http import request_path
-from ._store_calls import call_store
+from ._store_calls import call_store, call_store_method
 
 __all__ = ["Sessions", "RequestSession"]
 
@@ -91,6 +91,16 @@ class Sessions:
         self.options = options
         self.store = store
         self.clock = clock
+
+    async def sessions_of(self, user: str) -> list[str]:
+        """The ids of ``user``'s live sessions (Session.bind), from the store."""
+        timeout = self.options.store_timeout
+        return list(await call_store_method(self.store, "sessions_of", user, timeout=timeout))
+
+    async def logout_everywhere(self, user: str) -> int:
+        """Destroy every session bound to ``user``; return how many there were."""
+        timeout = self.options.store_timeout
+        return int(await call_store_method(self.store, "destroy_all", user, timeout=timeout))
 
     async def begin(
         self,

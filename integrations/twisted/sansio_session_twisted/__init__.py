@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import IResource, Resource, _IEncodingResource
@@ -120,6 +121,14 @@ class SessionResource:
         if _IEncodingResource.providedBy(self._wrapped):
             return self._wrapped.getEncoder(request)
         return None
+
+    def sessions_of(self, user: str) -> defer.Deferred[list[str]]:
+        """The ids of ``user``'s live sessions (Session.bind), from the store."""
+        return self._shared.calls.call("sessions_of", user).addCallback(list)
+
+    def logout_everywhere(self, user: str) -> defer.Deferred[int]:
+        """Destroy every session bound to ``user``; fires with how many there were."""
+        return self._shared.calls.call("destroy_all", user).addCallback(int)
 
     def render(self, request: Request) -> object:
         shared = self._shared
