@@ -50,15 +50,21 @@ async def call_store_method(store: Store, name: str, *args: Any, timeout: float 
 
 
 async def _bounded(store: Store, call: Callable[[], Any], timeout: float | None) -> Any:
-    with trio.fail_after(math.inf if timeout is None else timeout):
-        if _runs_inline(store):
-            result = call()
-        else:
-            # XX On a timeout we stop waiting, but the thread runs on to the
-            # end of its call: a save that times out may still land later.
-            # The store's own timeout (SQLite's busy timeout, PostgreSQL's
-            # statement timeout) is what bounds the thread itself.
-            result = await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+    deadline = math.inf if timeout is None else timeout
+    if _runs_inline(store):
+        result = call()
+        if not inspect.isawaitable(result):
+            # An in-memory call is over before it returns: no deadline to
+            # keep, and no cancel scope to pay for on every request.
+            return result
+        with trio.fail_after(deadline):
+            return await result
+    with trio.fail_after(deadline):
+        # XX On a timeout we stop waiting, but the thread runs on to the
+        # end of its call: a save that times out may still land later.
+        # The store's own timeout (SQLite's busy timeout, PostgreSQL's
+        # statement timeout) is what bounds the thread itself.
+        result = await trio.to_thread.run_sync(call, abandon_on_cancel=True)
         if inspect.isawaitable(result):
             result = await result
     return result
