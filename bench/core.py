@@ -1,6 +1,7 @@
 """The core's cost per request, beside the floor, in the same run.
 
     python bench/core.py [--rounds 7] [--number 20000]
+    python bench/core.py --instructions [--number 500]   (under valgrind)
 
 Shapes (issue 2 section 8): (a) no cookie, the handler ignores the session;
 (b) a valid cookie, the handler reads; (c) a valid cookie, the handler writes
@@ -19,8 +20,13 @@ from __future__ import annotations
 import argparse
 import hmac
 import json
+import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from binascii import b2a_base64
 from collections.abc import Callable
@@ -116,20 +122,61 @@ def per_call_us(fn: Callable[[], None], number: int) -> float:
     return (time.process_time() - start) / number * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--number", type=int, default=20000)
-    args = parser.parse_args()
-
-    options, store, cookie = make_world()
-    floor = make_floor(store, cookie)
-    shapes: dict[str, Callable[[], None]] = {
-        "floor": floor,
+def _shapes(options: SessionOptions, store: MemoryStore, cookie: str) -> dict[str, Callable[[], None]]:
+    return {
+        "floor": make_floor(store, cookie),
         "(a) no cookie, ignores": lambda: request(options, store, OTHER_COOKIES, ignore),
         "(b) cookie, reads": lambda: request(options, store, cookie, read),  # type: ignore[arg-type]
         "(c) cookie, writes one key": lambda: request(options, store, cookie, write),  # type: ignore[arg-type]
     }
+
+
+def _instructions(shape: str, number: int) -> int:
+    # Instructions executed by the whole process for `number` requests of one
+    # shape, counted by valgrind: the same on a quiet and on a busy machine.
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "callgrind.out")
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        command += [sys.executable, __file__, "--run-shape", shape, "--number", str(number)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        match = re.search(r"Collected : (\d+)", done.stderr)
+        assert match is not None, done.stderr[-500:]
+        return int(match.group(1))
+
+
+def count_instructions(number: int) -> None:
+    """Instructions per request, start-up cancelled out: (I(3n) - I(n)) / 2n."""
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (Debian package valgrind)")
+    per_request = {}
+    for shape in _shapes(*make_world()):
+        low, high = _instructions(shape, number), _instructions(shape, 3 * number)
+        per_request[shape] = (high - low) / (2 * number)
+    print(f"{'shape':30} {'instructions':>13} {'x floor':>8}")
+    for shape, value in per_request.items():
+        print(f"{shape:30} {value:13,.0f} {value / per_request['floor']:8.2f}")
+    print(f"python {sys.version.split()[0]}, valgrind callgrind, ({3 * number} - {number}) requests")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--number", type=int, default=20000)
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind instead of timing"
+    )
+    parser.add_argument("--run-shape", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_shape is not None:
+        run = _shapes(*make_world())[args.run_shape]
+        for _ in range(args.number):
+            run()
+        return
+    if args.instructions:
+        count_instructions(min(args.number, 1000))
+        return
+
+    shapes = _shapes(*make_world())
     samples: dict[str, list[float]] = {name: [] for name in shapes}
     for fn in shapes.values():  # warm up
         per_call_us(fn, args.number // 10)

@@ -34,7 +34,9 @@ class EndingMixin(MachineBase):
 
     def _facts(self) -> tuple[bool, bool, bool, bool]:
         """id_changed, modified, saved, ever_saved."""
-        current = self._current_fp()
+        session = self._session
+        assert session is not None
+        current = ORIGINAL if session._pristine else self._fingerprint_of(session._data)
         data_changed = current is not ORIGINAL and current != self._original_fp
         saved_fp = self._saved_fp
         saved = not self._regenerated and saved_fp is not None and saved_fp == current
@@ -88,8 +90,10 @@ class EndingMixin(MachineBase):
             if self._had_cookie and (self._destroyed or (self._unset and self.options.unset == "destroy")):
                 return SetCookie(self._expiring_cookie())
             return None
-        self._reset_expiry()
-        id_changed, modified, _, _ = self._facts()
+        if not self._expiry_reset:
+            self._reset_expiry()
+        settled = self._settled if came_from is Phase.DONE else None
+        id_changed, modified, _, _ = self._facts() if settled is None else settled
         options = self.options
         cookie = session.cookie
         if not _rules.should_set_cookie(
@@ -155,7 +159,7 @@ class EndingMixin(MachineBase):
         if now is not None:
             self.now_ms = int(now * 1000)
         action = None if self._bypass else self._commit_action()
-        self._move(Call.COMMIT, Phase.DONE if action is None else Phase.COMMITTING, came_from)
+        self.phase = Phase.DONE if action is None else Phase.COMMITTING
         return action
 
     def _commit_action(self) -> Action | None:
@@ -169,7 +173,8 @@ class EndingMixin(MachineBase):
                 return Destroy(sid=self._key(self.sid), user=self._bound_user())
             return None
         self._reset_expiry()
-        id_changed, modified, saved, ever_saved = self._facts()
+        self._settled = facts = self._facts()
+        id_changed, modified, saved, ever_saved = facts
         if self._headers_early and id_changed and not self._cookie_sent:
             if modified or options.save_uninitialized:
                 # The client never learned this id: storing it would make an
@@ -194,11 +199,14 @@ class EndingMixin(MachineBase):
             ttl = self._ttl()
             if ttl <= 0:
                 return Destroy(sid=self._key(self.sid), user=self._bound_user())
-            if self._touch_is_recent(session.cookie.original_max_age_ms):
+            if self.options.touch_after is not None and self._touch_is_recent(
+                session.cookie.original_max_age_ms
+            ):
                 return None
             cookie, data = session.cookie, session._data
+            sid = self._sid if self._sid is not None else self.sid
             return Touch(
-                sid=self._key(self.sid),
+                sid=self._key(sid) if self.options.hash_ids else sid,
                 ttl=ttl,
                 encode=lambda: encode_record(cookie, dump_data(data)),
                 user=cookie.user,

@@ -34,7 +34,7 @@ class IntentsMixin(MachineBase):
             self._finish_intent(kind, keep, None)
         else:
             self._pending = (kind, action, keep)
-            self._move(Call.INTENT, Phase.WAITING, Phase.ACTIVE)
+            self.phase = Phase.WAITING
         return self.executor(cast("SessionMachine", self), action)
 
     def _intent_regenerate(self, keep_data: bool) -> Any:

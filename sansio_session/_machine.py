@@ -10,6 +10,7 @@
 # parts live in _machine_base.py, _intents.py and _ending.py.
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ._actions import Action, Load, Save, Touch
@@ -24,6 +25,8 @@ from ._state import Call, Phase
 from ._store import Conflict
 
 __all__ = ["SessionMachine", "Executor"]
+
+log = logging.getLogger("sansio_session")
 
 #: How many times one save may meet a newer record before it gives up: enough
 #: for a burst of parallel writers on one session (each retry means another
@@ -71,7 +74,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
             # express-session's plain string-prefix test: not our path, so
             # the session layer does nothing for this request at all.
             self._bypass = True
-            self._move(Call.BEGIN, Phase.ACTIVE, Phase.IDLE)
+            self.phase = Phase.ACTIVE
             return None
         value = find_cookie(cookie, options.name) if cookie else None
         if value:
@@ -80,13 +83,13 @@ class SessionMachine(IntentsMixin, EndingMixin):
                 sid = unsign_bytes(value[2:].encode("utf-8", "surrogatepass"), options.secrets)
                 if sid is not None and options.valid_id(sid):
                     self._cookie_id = sid
-                    self._move(Call.BEGIN, Phase.LOADING, Phase.IDLE)
-                    return Load(sid=self._key(sid))
+                    self.phase = Phase.LOADING
+                    return Load(sid=self._key(sid) if options.hash_ids else sid)
                 self._event("invalid_id" if sid is not None else "bad_signature")
             else:
                 self._event("bad_signature")
         self._generate(now_ms)
-        self._move(Call.BEGIN, Phase.ACTIVE, Phase.IDLE)
+        self.phase = Phase.ACTIVE
         return None
 
     # -- reports from the driver ------------------------------------------
@@ -109,17 +112,17 @@ class SessionMachine(IntentsMixin, EndingMixin):
                 # No such session (or an unusable one): a new one, with a new
                 # id, as express-session does; the stale cookie is dropped.
                 self._generate(self.now_ms)
-            elif self._events_wanted():
-                self._event("loaded")
-            self._move(Call.STORE_DONE, Phase.ACTIVE, came_from)
+            elif self.options.on_event is not None or log.isEnabledFor(logging.INFO):
+                self._event("loaded")  # only built for a listener: most requests have none
+            self.phase = Phase.ACTIVE
             return None
         if came_from is Phase.COMMITTING:
             if isinstance(action, Save):
                 self._event("saved" if self._stored else "created")
                 self._stored = True
-            elif self._events_wanted():
+            elif self.options.on_event is not None or log.isEnabledFor(logging.INFO):
                 self._event("touched" if isinstance(action, Touch) else "destroyed")
-            self._move(Call.STORE_DONE, Phase.DONE, came_from)
+            self.phase = Phase.DONE
             return None
         assert self._pending is not None
         kind, pending, keep = self._pending
@@ -127,7 +130,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
             self.phase = Phase.ERROR
             raise UsageError("store_done() reports an action that is not the one out")
         self._pending = None
-        self._move(Call.STORE_DONE, Phase.ACTIVE, came_from)
+        self.phase = Phase.ACTIVE
         self._finish_intent(kind, keep, result)
         return None
 
@@ -144,17 +147,17 @@ class SessionMachine(IntentsMixin, EndingMixin):
             self._event("save_lost_to_destroy")
             if came_from is Phase.WAITING:
                 self._pending = None
-                self._move(Call.STORE_DONE, Phase.ACTIVE, came_from)
+                self.phase = Phase.ACTIVE
                 self._finish_intent("destroy", False, None)
             else:
                 self._bypass = True  # no cookie for a session that is gone
-                self._move(Call.STORE_DONE, Phase.DONE, came_from)
+                self.phase = Phase.DONE
             return None
         self._event("save_conflict", attempt=self._conflicts)
         if came_from is Phase.WAITING:
             assert self._pending is not None
             self._pending = (self._pending[0], retry, self._pending[2])
-        self._move(Call.STORE_DONE, came_from, came_from)
+        self.phase = came_from
         return retry
 
     def store_failed(self, action: Action, error: BaseException | None = None) -> StoreError:
@@ -170,14 +173,14 @@ class SessionMachine(IntentsMixin, EndingMixin):
             # client's cookie is left alone.
             self._bypass = True
             self._session = None
-            self._move(Call.STORE_FAILED, Phase.ACTIVE, came_from)
+            self.phase = Phase.ACTIVE
         elif self.options.on_store_failure == "continue" and came_from is Phase.COMMITTING:
             # The response goes on, but the cookie is left as the client
             # has it: a new id whose save failed would be an orphan.
             self._bypass = True
-            self._move(Call.STORE_FAILED, Phase.DONE, came_from)
+            self.phase = Phase.DONE
         else:
-            self._move(Call.STORE_FAILED, Phase.FAILED, came_from)
+            self.phase = Phase.FAILED
         return failure
 
     # -- the handler's view -------------------------------------------------

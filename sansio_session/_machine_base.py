@@ -12,7 +12,7 @@ import logging
 import math
 from base64 import urlsafe_b64encode
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from . import _rules
 from ._actions import Action, Destroy, Save
@@ -85,6 +85,7 @@ class MachineBase:
         "_gone_user",
         "_user_changed",
         "_gone_cookie",
+        "_settled",
     )
 
     def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
@@ -123,6 +124,9 @@ class MachineBase:
         self._gone_user: str | None = None
         self._user_changed = False
         self._gone_cookie: SessionCookie | None = None
+        #: The facts the commit decided on, kept for the cookie decision
+        #: after it (nothing can change them once the commit ran).
+        self._settled: tuple[bool, bool, bool, bool] | None = None
 
     # -- the phase table ---------------------------------------------------
 
@@ -131,11 +135,6 @@ class MachineBase:
             phase = self.phase
             self.phase = Phase.ERROR
             raise UsageError(f"{call.value}() is not allowed in phase {phase.value}")
-
-    def _move(self, call: Call, phase: Phase, came_from: Phase) -> None:
-        # Names the transition where it happens; tests/test_state.py checks
-        # that every one lands on a target the table lists for it.
-        self.phase = phase
 
     def _secure_request(self) -> bool:
         if self._secure is None:
@@ -188,7 +187,9 @@ class MachineBase:
         self._stored = False
         if reuse is None:
             self._session = Session(
-                cast("SessionMachine", self), {} if data is None else data, self._new_cookie(now_ms)
+                self,  # type: ignore[arg-type]
+                {} if data is None else data,
+                self._new_cookie(now_ms),
             )
         else:
             # regenerate(): the handler keeps the object it holds, which is
@@ -232,8 +233,12 @@ class MachineBase:
             self._event("expired")
             return False
         self._store_expiry_ms = None if store_expiry is None else int(store_expiry * 1000)
-        self._session = Session(cast("SessionMachine", self), data, cookie)
-        self._start_text = self._base_text = cast(str, text)
+        self._session = Session(
+            self,  # type: ignore[arg-type]
+            data,
+            cookie,
+        )
+        self._start_text = self._base_text = text  # type: ignore[assignment]  # decoded, so a str
         self._cookie_shape = _cookie_shape(cookie)
         if legacy:
             self._cookie_shape = ()  # differs from any shape: stored again with its createdAt
@@ -310,11 +315,6 @@ class MachineBase:
             hook(name, {"session": self.describe_id(), **detail})
         if log.isEnabledFor(logging.INFO):
             log.info("session %s: %s %s", self.describe_id(), name, detail or "")
-
-    def _events_wanted(self) -> bool:
-        # The everyday events (loaded, touched, saved) are built only for a
-        # listener: most requests have none.
-        return self.options.on_event is not None or log.isEnabledFor(logging.INFO)
 
     def _ttl(self) -> int:
         assert self._session is not None

@@ -15,16 +15,23 @@ from __future__ import annotations
 import hmac
 from binascii import b2a_base64
 from collections.abc import Sequence
+from hmac import compare_digest
 
 __all__ = ["sign", "unsign"]
 
 _MAC_LENGTH = 43  # 32 bytes of SHA-256 in base64, without the trailing "="
 
 
+try:  # OpenSSL's one-shot HMAC, without hmac.digest()'s Python wrapper
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # pragma: no cover - Pythons built without OpenSSL
+    _hmac_digest = hmac.digest  # type: ignore[assignment]
+
+
 def _mac(value: bytes, secret: bytes) -> bytes:
-    # hmac.digest() is the one-shot C path; b2a_base64 avoids base64's
-    # Python-level wrapper. [:-2] drops the "=" and the newline.
-    return b2a_base64(hmac.digest(secret, value, "sha256"))[:-2]
+    # b2a_base64 avoids base64's Python-level wrapper. [:-2] drops the "="
+    # and the newline.
+    return b2a_base64(_hmac_digest(secret, value, "sha256"))[:-2]
 
 
 def _as_bytes(text: str | bytes) -> bytes:
@@ -55,7 +62,7 @@ def unsign_bytes(signed: bytes, secrets: Sequence[bytes]) -> str | None:
     for secret in secrets:
         # Every secret is tried even after a match, so the time taken does
         # not tell which secret (if any) verified.
-        verified |= hmac.compare_digest(_mac(value, secret), given)
+        verified |= compare_digest(b2a_base64(_hmac_digest(secret, value, "sha256"))[:-2], given)
     if not verified:
         return None
     try:
