@@ -58,6 +58,23 @@ class CorruptRecord(ValueError):
     pass
 
 
+#: The stored fields of a SessionCookie, in the order the decode cache keeps them.
+_COOKIE_FIELDS = (
+    "original_max_age_ms",
+    "expires_ms",
+    "secure",
+    "http_only",
+    "path",
+    "domain",
+    "same_site",
+    "priority",
+    "partitioned",
+    "created_ms",
+    "deadline_ms",
+    "user",
+)
+
+
 class SessionCookie:
     """The session's cookie: its lifetime and attributes.
 
@@ -68,21 +85,7 @@ class SessionCookie:
     Changing the cookie is not a change of the session's data.
     """
 
-    __slots__ = (
-        "original_max_age_ms",
-        "expires_ms",
-        "secure",
-        "http_only",
-        "path",
-        "domain",
-        "same_site",
-        "priority",
-        "partitioned",
-        "created_ms",
-        "deadline_ms",
-        "user",
-        "_now_ms",
-    )
+    __slots__ = (*_COOKIE_FIELDS, "_now_ms")
 
     def __init__(
         self,
@@ -308,20 +311,6 @@ def decode_record(text: object, *, now_ms: int) -> tuple[SessionCookie, dict[str
     return cookie, record
 
 
-_COOKIE_FIELDS = (
-    "original_max_age_ms",
-    "expires_ms",
-    "secure",
-    "http_only",
-    "path",
-    "domain",
-    "same_site",
-    "priority",
-    "partitioned",
-    "created_ms",
-    "deadline_ms",
-    "user",
-)
 _COOKIE_CACHE: dict[tuple[tuple[str, Any], ...], tuple[Any, ...]] = {}
 _COOKIE_CACHE_SIZE = 1024
 
