@@ -33,6 +33,9 @@ log = logging.getLogger("sansio_session")
 #: request's save landed), few enough that a livelock ends.
 MAX_CONFLICTS = 100
 
+#: How many verified cookie values the options remember (SessionOptions.verified_ids).
+VERIFIED_IDS = 4096
+
 
 class SessionMachine(IntentsMixin, EndingMixin):
     """The session of one request. Make one per request; it is cheap.
@@ -79,18 +82,35 @@ class SessionMachine(IntentsMixin, EndingMixin):
         value = find_cookie(cookie, options.name) if cookie else None
         if value:
             self._had_cookie = True
-            if value.startswith("s:"):
-                sid = unsign_bytes(value[2:].encode("utf-8", "surrogatepass"), options.secrets)
-                if sid is not None and options.valid_id(sid):
-                    self._cookie_id = sid
-                    self.phase = Phase.LOADING
-                    return Load(sid=self._key(sid) if options.hash_ids else sid)
-                self._event("invalid_id" if sid is not None else "bad_signature")
-            else:
-                self._event("bad_signature")
+            sid = options.verified_ids.get(value)
+            if sid is None:
+                sid = self._verify(value)
+            if sid is not None:
+                self._cookie_id = sid
+                self.phase = Phase.LOADING
+                return Load(sid=self._key(sid) if options.hash_ids else sid)
         self._generate(now_ms)
         self.phase = Phase.ACTIVE
         return None
+
+    def _verify(self, value: str) -> str | None:
+        # The signature check, for a cookie value not verified before.
+        options = self.options
+        if not value.startswith("s:"):
+            self._event("bad_signature")
+            return None
+        sid = unsign_bytes(value[2:].encode("utf-8", "surrogatepass"), options.secrets)
+        if sid is None:
+            self._event("bad_signature")
+            return None
+        if not options.valid_id(sid):
+            self._event("invalid_id")
+            return None
+        verified = options.verified_ids
+        if len(verified) >= VERIFIED_IDS:
+            verified.clear()
+        verified[value] = sid
+        return sid
 
     # -- reports from the driver ------------------------------------------
 

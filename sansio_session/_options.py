@@ -163,7 +163,8 @@ class SessionOptions:
     #: Makes a new session id. Must return at least 128 bits of randomness.
     genid: Callable[[], str] = default_genid
     #: Decides whether a validly signed id is of the generator's shape; an id
-    #: that is not never reaches a store.
+    #: that is not never reaches a store. A pure function of the id: its
+    #: answer for a cookie is remembered (see verified_ids).
     valid_id: Callable[[str], bool] = is_default_shaped_id
     #: The limit on one store call, in seconds; drivers enforce it.
     store_timeout: float | None = 5.0
@@ -192,6 +193,11 @@ class SessionOptions:
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     #: Which once-per-configuration warnings were given already.
     warned: set[str] = field(init=False, repr=False, compare=False, default_factory=set)
+    #: Cookie values ("s:<id>.<mac>") that verified, with their id: a
+    #: returning visitor's cookie is checked once, not on every request.
+    #: Only a value that passed the HMAC check and valid_id gets in, so a
+    #: forged one can never be served from here; bounded (emptied when full).
+    verified_ids: dict[str, str] = field(init=False, repr=False, compare=False, default_factory=dict)
     #: Secrets as a tuple of UTF-8 bytes; the first signs.
     secrets: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 

@@ -265,33 +265,30 @@ def decode_record(text: object, *, now_ms: int) -> tuple[SessionCookie, dict[str
     """Parse a stored record into its cookie and its data."""
     if not isinstance(text, str):
         raise CorruptRecord("the record is not text")
-    try:
-        record = _loads(text)
-    except (ValueError, RecursionError):
-        raise CorruptRecord("the record is not JSON") from None
-    if not isinstance(record, dict):
-        raise CorruptRecord("the record is not a JSON object")
-    # Only walk the tree when it could be deep: counting brackets is cheap.
-    if text.count("{") + text.count("[") > MAX_DEPTH and _too_deep(record):
-        raise CorruptRecord(f"the record nests deeper than {MAX_DEPTH}")
-    stored = record.pop("cookie", None)
-    if not isinstance(stored, dict):
-        raise CorruptRecord("the record's cookie is not an object")
-    # A session that is only read keeps the same stored cookie from request
-    # to request (a touch moves the store's expiry, not the record), so the
-    # checked result is kept for the next time it is seen.
-    try:
-        key = tuple(stored.items())
-        fields = _COOKIE_CACHE.get(key)
-    except TypeError:  # a nested value: unhashable, and invalid anyway
-        key, fields = None, None
-    if fields is None:
-        cookie = _decode_cookie(stored, now_ms)
-        if key is not None:
-            if len(_COOKIE_CACHE) >= _COOKIE_CACHE_SIZE:
-                _COOKIE_CACHE.clear()
-            _COOKIE_CACHE[key] = tuple(getattr(cookie, name) for name in _COOKIE_FIELDS)
-        return cookie, record
+    # A session that is only read comes back from the store as the same text
+    # request after request (a touch moves the store's expiry, not the
+    # record), so a record already decoded is not parsed again. Only records
+    # whose values are all immutable scalars are kept: a shallow copy of
+    # their data is then as fresh as a parse would be.
+    known = _RECORD_CACHE.get(text)
+    if known is not None:
+        return _cookie_from(known[0], now_ms), known[1].copy()
+    cookie, data = _decode_record(text, now_ms)
+    if len(text) <= _RECORD_CACHE_TEXT and all(type(value) in _SCALARS for value in data.values()):
+        if len(_RECORD_CACHE) >= _RECORD_CACHE_SIZE:
+            _RECORD_CACHE.clear()
+        _RECORD_CACHE[text] = (tuple(getattr(cookie, name) for name in _COOKIE_FIELDS), data.copy())
+    return cookie, data
+
+
+_RECORD_CACHE: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+_RECORD_CACHE_SIZE = 1024
+#: Longer records are parsed every time: the cache holds at most ~2 MB.
+_RECORD_CACHE_TEXT = 2048
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _cookie_from(fields: tuple[Any, ...], now_ms: int) -> SessionCookie:
     cookie = SessionCookie.__new__(SessionCookie)
     (
         cookie.original_max_age_ms,
@@ -308,7 +305,37 @@ def decode_record(text: object, *, now_ms: int) -> tuple[SessionCookie, dict[str
         cookie.user,
     ) = fields
     cookie._now_ms = now_ms
-    return cookie, record
+    return cookie
+
+
+def _decode_record(text: str, now_ms: int) -> tuple[SessionCookie, dict[str, Any]]:
+    try:
+        record = _loads(text)
+    except (ValueError, RecursionError):
+        raise CorruptRecord("the record is not JSON") from None
+    if not isinstance(record, dict):
+        raise CorruptRecord("the record is not a JSON object")
+    # Only walk the tree when it could be deep: counting brackets is cheap.
+    if text.count("{") + text.count("[") > MAX_DEPTH and _too_deep(record):
+        raise CorruptRecord(f"the record nests deeper than {MAX_DEPTH}")
+    stored = record.pop("cookie", None)
+    if not isinstance(stored, dict):
+        raise CorruptRecord("the record's cookie is not an object")
+    # A session's stored cookie stays the same from save to save, while its
+    # data changes, so the checked cookie is kept for the next time too.
+    try:
+        key = tuple(stored.items())
+        fields = _COOKIE_CACHE.get(key)
+    except TypeError:  # a nested value: unhashable, and invalid anyway
+        key, fields = None, None
+    if fields is None:
+        cookie = _decode_cookie(stored, now_ms)
+        if key is not None:
+            if len(_COOKIE_CACHE) >= _COOKIE_CACHE_SIZE:
+                _COOKIE_CACHE.clear()
+            _COOKIE_CACHE[key] = tuple(getattr(cookie, name) for name in _COOKIE_FIELDS)
+        return cookie, record
+    return _cookie_from(fields, now_ms), record
 
 
 _COOKIE_CACHE: dict[tuple[tuple[str, Any], ...], tuple[Any, ...]] = {}
