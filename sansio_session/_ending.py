@@ -85,6 +85,10 @@ class EndingMixin(MachineBase):
             self.now_ms = int(now * 1000)
         if came_from is Phase.FAILED or self._bypass:
             return None
+        if self._unborn:
+            if not self.options.save_uninitialized:
+                return None  # new, untouched and not to be saved: no cookie
+            self._born()
         session = self._session
         if session is None:
             if self._had_cookie and (self._destroyed or (self._unset and self.options.unset == "destroy")):
@@ -164,6 +168,10 @@ class EndingMixin(MachineBase):
 
     def _commit_action(self) -> Action | None:
         options = self.options
+        if self._unborn:
+            if not options.save_uninitialized:
+                return None  # new, untouched and not to be saved
+            self._born()
         session = self._session
         if session is None:
             if (

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ._actions import Action, Load, Save, Touch
@@ -53,14 +54,15 @@ class SessionMachine(IntentsMixin, EndingMixin):
         cookie: str | None,
         *,
         now: float,
-        tls: bool = False,
+        tls: bool | Callable[[], bool] = False,
         secure: bool | None = None,
         forwarded_proto: str | None = None,
         path: str = "/",
     ) -> Load | None:
         """Start the request from its Cookie header (all of them, joined by "; ").
 
-        ``tls`` says the connection itself is TLS; ``secure`` is the
+        ``tls`` says the connection itself is TLS (or is a callable that
+        says it, asked only if something needs to know); ``secure`` is the
         framework's own verdict (it may trust a proxy), None for "same as
         tls"; ``forwarded_proto`` is the X-Forwarded-Proto header, used only
         when ``proxy`` is True. Returns a Load action when the cookie carries
@@ -72,7 +74,7 @@ class SessionMachine(IntentsMixin, EndingMixin):
         self.now_ms = now_ms = int(now * 1000)
         # Whether the request is secure is worked out only if something asks
         # (a Secure or "auto" cookie): most requests never need to know.
-        self._security = (tls, tls if secure is None else secure, forwarded_proto)
+        self._security = (tls, secure, forwarded_proto)
         if not (path or "/").startswith(options.cookie.path):
             # express-session's plain string-prefix test: not our path, so
             # the session layer does nothing for this request at all.
@@ -211,4 +213,4 @@ class SessionMachine(IntentsMixin, EndingMixin):
         if self.phase is Phase.IDLE or self.phase is Phase.LOADING:
             self._enter(Call.USE)
         self._session_read = True
-        return self._session
+        return self._born() if self._unborn else self._session

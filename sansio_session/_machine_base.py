@@ -63,6 +63,7 @@ class MachineBase:
         "_cookie_id",
         "_sid",
         "_session",
+        "_unborn",
         "is_new",
         "_regenerated",
         "_stored",
@@ -93,12 +94,15 @@ class MachineBase:
         self.executor = executor
         self.phase = Phase.IDLE
         self.now_ms = 0
-        self._security: tuple[bool, bool, str | None] = (False, False, None)
+        self._security: tuple[bool | Callable[[], bool], bool | None, str | None] = (False, None, None)
         self._secure: bool | None = None
         self._had_cookie = False
         self._cookie_id: str | None = None
         self._sid: str | None = None
         self._session: Session | None = None
+        #: A new session nobody has asked for yet: made on first use (most
+        #: requests without a cookie never touch it).
+        self._unborn = False
         self.is_new = True
         self._regenerated = False
         self._stored = False
@@ -139,9 +143,11 @@ class MachineBase:
     def _secure_request(self) -> bool:
         if self._secure is None:
             tls, framework_secure, forwarded_proto = self._security
+            if callable(tls):
+                tls = bool(tls())
             self._secure = _rules.is_secure_request(
                 tls=tls,
-                framework_secure=framework_secure,
+                framework_secure=tls if framework_secure is None else framework_secure,
                 proxy=self.options.proxy,
                 forwarded_proto=forwarded_proto,
             )
@@ -185,7 +191,11 @@ class MachineBase:
         self._sid = None  # made on first use: many requests never need one
         self.is_new = True
         self._stored = False
-        if reuse is None:
+        self._unborn = False
+        if reuse is None and data is None:
+            self._session = None
+            self._unborn = True
+        elif reuse is None:
             self._session = Session(
                 self,  # type: ignore[arg-type]
                 {} if data is None else data,
@@ -201,6 +211,16 @@ class MachineBase:
         self._original_fp = ORIGINAL
         self._saved_fp = None
         self._cookie_shape = None
+
+    def _born(self) -> Session:
+        # The new session's first use: now it is made.
+        self._unborn = False
+        session = self._session = Session(
+            self,  # type: ignore[arg-type]
+            {},
+            self._new_cookie(self.now_ms),
+        )
+        return session
 
     def _adopt(self, result: object, now_ms: int) -> bool:
         store_expiry = None
@@ -252,6 +272,8 @@ class MachineBase:
     @property
     def sid(self) -> str:
         if self._sid is None:
+            if self._unborn:
+                self._born()
             if self._session is None:
                 raise UsageError("there is no session, so no id")
             self._sid = self.options.genid()

@@ -19,18 +19,30 @@ from ._actions import Action, Destroy, Load, Save, Touch
 from ._machine import SessionMachine
 from ._options import SessionOptions
 from ._session import Session
+from ._store import Conflict, StoredRecord
 
-__all__ = ["run_action", "sync_executor", "run_request", "RequestResult"]
+__all__ = ["run_action", "is_plain_result", "sync_executor", "run_request", "RequestResult"]
 
 T = TypeVar("T")
 
 
 def run_action(store: Any, action: Action) -> Any:
     """Make the one store call an action stands for; return its result."""
+    kind = type(action)
+    if kind is Load:
+        return store.get(action.sid)
+    if kind is Touch and action.user is None:  # type: ignore[attr-defined]
+        return store.touch(action.sid, action.ttl)  # type: ignore[attr-defined]
+    return _run_any(store, action)
+
+
+def _run_any(store: Any, action: Action) -> Any:
     if isinstance(action, Load):
         return store.get(action.sid)
+    if not isinstance(action, (Save, Touch, Destroy)):
+        raise TypeError(f"not a store action: {action!r}")
     # A bound session's user goes to stores that keep a per-user index.
-    user = None if isinstance(action, Load) else action.user  # type: ignore[attr-defined]
+    user = action.user
     extra = {"user": user} if user is not None and hasattr(store, "sessions_of") else {}
     if isinstance(action, Save):
         if action.expected is not None and hasattr(store, "replace"):
@@ -38,9 +50,22 @@ def run_action(store: Any, action: Action) -> Any:
         return store.set(action.sid, action.record, action.ttl, **extra)
     if isinstance(action, Touch):
         return store.touch(action.sid, action.ttl, **extra)
-    if isinstance(action, Destroy):
-        return store.destroy(action.sid, **extra)
-    raise TypeError(f"not a store action: {action!r}")
+    return store.destroy(action.sid, **extra)
+
+
+def is_plain_result(result: object) -> bool:
+    """Whether a store call's result is a plain value rather than something
+    to wait for (an awaitable, a Deferred).
+
+    True for what synchronous stores return (None, a StoredRecord, a record's
+    text, a Conflict); False means "look closer". It is the cheap test drivers
+    make on every call, before inspect.isawaitable and its checks against
+    the Awaitable ABC.
+    """
+    return result is None or type(result) in _PLAIN_RESULTS
+
+
+_PLAIN_RESULTS = frozenset((StoredRecord, str, Conflict, bool, int))
 
 
 def _report(machine: SessionMachine, store: Any, action: Action | None, log: list[Action] | None) -> None:

@@ -391,3 +391,43 @@ def test_run_request_is_what_drive_does() -> None:
     out = drive(minute(), None, views, store_b)
     assert (result.set_cookie, result.actions) == (out.set_cookie, out.actions)
     assert store_a.all() == store_b.all()
+
+
+@pytest.mark.parametrize("secure, asked", [(False, 0), ("auto", 1), (True, 1)])
+def test_tls_given_as_a_callable_is_asked_only_when_needed(secure: Any, asked: int) -> None:
+    calls: list[None] = []
+
+    def tls() -> bool:
+        calls.append(None)
+        return True
+
+    machine = SessionMachine(options(cookie={"secure": secure}, save_uninitialized=True))
+    assert machine.begin(None, now=NOW, tls=tls) is None
+    save = machine.commit(NOW)
+    assert save is not None
+    machine.store_done(save)
+    decision = machine.set_cookie(NOW)
+    assert len(calls) == asked
+    assert decision is not None
+    assert ("secure" in attributes(decision.value)) is (secure is not False)
+
+
+@pytest.mark.parametrize("save_uninitialized", [False, True])
+def test_a_new_session_nobody_asks_for_is_never_made(save_uninitialized: bool) -> None:
+    # With secure="auto" making the session's cookie asks whether the
+    # request is secure: an untouched new session that will not be saved
+    # never gets that far.
+    asked: list[None] = []
+    store = RecordingStore()
+    opts = options(cookie={"secure": "auto"}, save_uninitialized=save_uninitialized)
+    machine = SessionMachine(opts)
+    assert machine.begin(None, now=NOW, tls=lambda: asked.append(None) or True) is None
+    action = machine.commit(NOW)
+    if action is not None:
+        store.set(action.sid, action.record, action.ttl)  # type: ignore[attr-defined]
+        machine.store_done(action)
+    decision = machine.set_cookie(NOW)
+    if save_uninitialized:
+        assert asked and decision is not None and store.calls == [("set", action.sid)]
+    else:
+        assert (asked, decision, action, store.calls) == ([], None, None, [])

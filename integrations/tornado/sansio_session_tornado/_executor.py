@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from sansio_session import Action, Executor, Phase, SessionMachine, StoreError
-from sansio_session.sync import run_action
+from sansio_session.sync import is_plain_result, run_action
 
 __all__ = ["log", "run_store_action", "intent_executor", "call_store"]
 
@@ -60,7 +60,7 @@ def run_store_action(
         except Exception as exc:
             _failed(machine, action, exc)
             return None
-        if inspect.isawaitable(result):
+        if not is_plain_result(result) and inspect.isawaitable(result):
             return _complete(machine, store, action, _given(result), timeout)
         # A compare-and-set save that met a newer record: the merged save.
         next_action = _done(machine, action, result)

@@ -32,11 +32,12 @@ from typing import Any, ClassVar
 from tornado.concurrent import Future, chain_future
 from tornado.httputil import HTTPServerRequest
 from tornado.iostream import SSLIOStream
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import Application, HTTPError, RequestHandler
 
 from sansio_session import (
     MAX_COOKIE_HEADER,
     ConfigError,
+    Executor,
     Phase,
     Session,
     SessionMachine,
@@ -45,7 +46,7 @@ from sansio_session import (
     UsageError,
 )
 
-from ._executor import call_store, intent_executor, log, run_store_action
+from ._executor import DONE, call_store, intent_executor, log, run_store_action
 
 __all__ = ["SessionMixin"]
 
@@ -82,13 +83,23 @@ class SessionMixin(RequestHandler):
     _session_finishing: Future[None] | None = None
     _session_task: asyncio.Task[None] | None = None
 
-    async def prepare(self) -> None:
+    def prepare(self) -> Awaitable[None]:
+        # Not a coroutine: with an in-memory store the load is over before
+        # we return, and Tornado awaits only a cheap done awaitable.
         result = super().prepare()
         if result is not None:
-            await result
+            return self._prepare_after(result)
         if self.session_autoload and self._session_machine is None:
             # Loaded, not looked at: a handler that never reads the session
             # keeps its response cacheable (no Vary: Cookie).
+            pending = self._begin_session()
+            if pending is not None:
+                return pending
+        return DONE
+
+    async def _prepare_after(self, result: Awaitable[None]) -> None:
+        await result
+        if self.session_autoload and self._session_machine is None:
             pending = self._begin_session()
             if pending is not None:
                 await pending
@@ -140,18 +151,14 @@ class SessionMixin(RequestHandler):
             await pending
 
     def _begin_session(self) -> Awaitable[None] | None:
-        options = self.settings.get("session_options")
-        if not isinstance(options, SessionOptions):
-            raise ConfigError("the Application needs the setting session_options=SessionOptions(...)")
-        if "session_store" not in self.settings:
-            raise ConfigError("the Application needs the setting session_store=<a session store>")
+        options, store, executor = _configuration(self.application)
         request = self.request
         cookies = request.headers.get_list("Cookie")
         header = "; ".join(cookies) if cookies else None
         if header is not None and len(header) > MAX_COOKIE_HEADER:
             raise HTTPError(431, reason="Request Header Fields Too Large")
-        store = self._session_store = self.settings["session_store"]
-        machine = SessionMachine(options, executor=intent_executor(store, options.store_timeout))
+        self._session_store = store
+        machine = SessionMachine(options, executor=executor)
         self._session_machine = machine
         load = machine.begin(
             header,
@@ -160,7 +167,7 @@ class SessionMixin(RequestHandler):
             # Tornado's own verdict: with xheaders=True it trusts the
             # proxy's X-Forwarded-Proto / X-Scheme, else only TLS counts.
             secure=request.protocol == "https",
-            forwarded_proto=request.headers.get("X-Forwarded-Proto"),
+            forwarded_proto=request.headers.get("X-Forwarded-Proto") if options.proxy else None,
             path=request.path,
         )
         return None if load is None else run_store_action(machine, store, load, options.store_timeout)
@@ -282,6 +289,31 @@ class SessionMixin(RequestHandler):
         self.set_status(500)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         super().write(text)
+
+
+_CONFIGURATION = "_sansio_session_configuration"
+
+
+def _configuration(application: Application) -> tuple[SessionOptions, Any, Executor]:
+    # The settings, checked once per Application (and the intents' executor
+    # made once), not on every request.
+    found: tuple[SessionOptions, Any, Executor] | None = getattr(application, _CONFIGURATION, None)
+    settings = application.settings
+    if (
+        found is not None
+        and found[0] is settings.get("session_options")
+        and found[1] is settings.get("session_store")
+    ):
+        return found
+    options = settings.get("session_options")
+    if not isinstance(options, SessionOptions):
+        raise ConfigError("the Application needs the setting session_options=SessionOptions(...)")
+    if "session_store" not in settings:
+        raise ConfigError("the Application needs the setting session_store=<a session store>")
+    store = settings["session_store"]
+    found = (options, store, intent_executor(store, options.store_timeout))
+    setattr(application, _CONFIGURATION, found)
+    return found
 
 
 def _is_tls(request: HTTPServerRequest) -> bool:

@@ -58,6 +58,7 @@ incomplete response rather than a complete one whose session was lost.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -65,16 +66,28 @@ from typing import Any
 import h11
 
 from sansio_session import Action, Phase, Session, SessionMachine, SessionOptions, Store, StoreError
+from sansio_session.sync import is_plain_result, run_action
 
 from ._http import request_path
-from ._store_calls import call_store, call_store_method
+from ._store_calls import NOT_STARTED, awaited, call_store, call_store_method, runs_inline
 
 __all__ = ["Sessions", "RequestSession"]
 
 
-def _header(request: h11.Request, name: bytes, sep: str) -> str | None:
-    values = [value.decode("latin-1") for key, value in request.headers if key == name]
-    return sep.join(values) if values else None
+def _headers(request: h11.Request, proxy: bool | None) -> tuple[str | None, str | None]:
+    # The Cookie header and, only when a proxy is trusted, X-Forwarded-Proto,
+    # in one pass over the headers.
+    cookies: list[bytes] = []
+    protos: list[bytes] = []
+    for key, value in request.headers:
+        if key == b"cookie":
+            cookies.append(value)
+        elif proxy and key == b"x-forwarded-proto":
+            protos.append(value)
+    return (
+        b"; ".join(cookies).decode("latin-1") if cookies else None,
+        b", ".join(protos).decode("latin-1") if protos else None,
+    )
 
 
 class Sessions:
@@ -91,6 +104,7 @@ class Sessions:
         self.options = options
         self.store = store
         self.clock = clock
+        self._inline = runs_inline(store)
 
     async def sessions_of(self, user: str) -> list[str]:
         """The ids of ``user``'s live sessions (Session.bind), from the store."""
@@ -121,22 +135,25 @@ class Sessions:
             cookie, now=self.clock(), tls=tls, secure=secure, forwarded_proto=forwarded_proto, path=path
         )
         if load is not None:
-            await cycle._settle(load)
+            pending = cycle._settle(load)
+            if pending is not None:
+                await pending
         return cycle
 
     async def begin_h11(
         self, request: h11.Request, *, tls: bool, secure: bool | None = None
     ) -> RequestSession:
         """:meth:`begin` for an ``h11.Request``; ``tls`` says the connection is TLS."""
+        # A user agent sends one Cookie header (RFC 6265, section 5.4), but
+        # HTTP/2 may split it in several (RFC 9113, section 8.2.3) and a
+        # gateway may pass them on: joined with "; " they are one again.
+        cookie, forwarded_proto = _headers(request, self.options.proxy)
         return await self.begin(
-            # A user agent sends one Cookie header (RFC 6265, section 5.4), but
-            # HTTP/2 may split it in several (RFC 9113, section 8.2.3) and a
-            # gateway may pass them on: joined with "; " they are one again.
-            _header(request, b"cookie", "; "),
+            cookie,
             path=request_path(request.target.decode("latin-1")),
             tls=tls,
             secure=secure,
-            forwarded_proto=_header(request, b"x-forwarded-proto", ", "),
+            forwarded_proto=forwarded_proto,
         )
 
 
@@ -161,7 +178,9 @@ class RequestSession:
         """
         action = self.machine.commit(self._sessions.clock())
         if action is not None:
-            await self._settle(action)
+            pending = self._settle(action)
+            if pending is not None:
+                await pending
 
     def cookie_headers(self, headers: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
         """The headers to add to the response: a Set-Cookie (or none), and the
@@ -177,7 +196,7 @@ class RequestSession:
             added.append((name.lower(), value))
         return added
 
-    async def _run(self, action: Action) -> StoreError | None:
+    async def _run(self, action: Action, started: Any = NOT_STARTED) -> StoreError | None:
         store = self._sessions.store
         timeout = self._sessions.options.store_timeout
         # A compare-and-set save that met a newer record gives back the
@@ -185,16 +204,44 @@ class RequestSession:
         next_action: Action | None = action
         while next_action is not None:
             try:
-                result = await call_store(store, next_action, timeout)
+                if started is NOT_STARTED:
+                    result = await call_store(store, next_action, timeout)
+                else:
+                    # The inline call's awaitable result.
+                    result = await awaited(started, timeout)
+                    started = NOT_STARTED
             except Exception as exc:
                 return self.machine.store_failed(next_action, exc)
             next_action = self.machine.store_done(next_action, result)
         return None
 
-    async def _settle(self, action: Action) -> None:
+    def _settle(self, action: Action) -> Coroutine[Any, Any, None] | None:
         # A load or a commit: the machine says whether a failure ends the
         # request (FAILED) or lets it go on (on_store_failure="continue").
-        failure = await self._run(action)
+        # An in-memory store is called right here, without a coroutine: None
+        # then says it is over; else the rest is a coroutine to await.
+        if not self._sessions._inline:
+            return self._settle_later(action)
+        machine = self.machine
+        store = self._sessions.store
+        following: Action | None = action
+        while following is not None:
+            action = following
+            try:
+                result = run_action(store, action)
+            except Exception as exc:
+                failure = machine.store_failed(action, exc)
+                if machine.phase is Phase.FAILED:
+                    raise failure from exc
+                return None
+            if not is_plain_result(result) and inspect.isawaitable(result):
+                return self._settle_later(action, result)
+            # A compare-and-set save that met a newer record: the merged save.
+            following = machine.store_done(action, result)
+        return None
+
+    async def _settle_later(self, action: Action, started: Any = NOT_STARTED) -> None:
+        failure = await self._run(action, started)
         if failure is not None and self.machine.phase is Phase.FAILED:
             raise failure
 

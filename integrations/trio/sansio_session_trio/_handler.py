@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from typing import TypeAlias
 
 from sansio_session import SessionOptions, Store, StoreError
@@ -41,23 +40,34 @@ def with_sessions(
     """
     sessions = Sessions(options, store, clock=clock)
 
+    proxy = options.proxy
+
     async def with_session(request: Request) -> Response:
+        cookies: list[str] = []
+        protos: list[str] = []
+        for name, value in request.headers:
+            if name == "cookie":
+                cookies.append(value)
+            elif proxy and name == "x-forwarded-proto":
+                protos.append(value)
         try:
             cycle = await sessions.begin(
                 # Several Cookie headers are one, joined with "; " (see _h11.py).
-                "; ".join(request.header_values("cookie")) or None,
+                "; ".join(cookies) if cookies else None,
                 path=request.path,
                 tls=request.tls,
-                forwarded_proto=", ".join(request.header_values("x-forwarded-proto")) or None,
+                forwarded_proto=", ".join(protos) if protos else None,
             )
             response = await handler(request, cycle)
-            if isinstance(response.body, (bytes, bytearray, memoryview)):
+            body = response.body
+            if isinstance(body, (bytes, bytearray, memoryview)):
                 await cycle.commit()
-                return replace(response, headers=[*response.headers, *cycle.cookie_headers(response.headers)])
+                headers = [*response.headers, *cycle.cookie_headers(response.headers)]
+                return Response(response.status, headers, body)
         except StoreError as exc:
             return Response(500, [("content-type", "text/plain; charset=utf-8")], exc.reason.encode())
         headers = [*response.headers, *cycle.cookie_headers(response.headers)]
-        return replace(response, headers=headers, body=_commit_after(response.body, cycle))
+        return Response(response.status, headers, _commit_after(body, cycle))
 
     return with_session
 

@@ -266,10 +266,12 @@ class _Connection:
             # Built before it is sent: h11 checks the headers here, and a bad
             # one is still the handler's fault, answered with a 500.
             head = _head(response.status, headers)
-            await self._send(head)
+            # One write for the whole response: two would cost a system call.
+            conn = self.conn
+            data = conn.send(head)
             if body and self._has_body(response.status):
-                await self._send(h11.Data(data=bytes(body)))
-            await self._send(h11.EndOfMessage())
+                data += conn.send(h11.Data(data=bytes(body)))
+            await self._send_bytes(data + conn.send(h11.EndOfMessage()))
         else:
             head = _head(response.status, headers)
             await self._stream(head, body, hold_back="content-length" in names)
@@ -299,7 +301,9 @@ class _Connection:
         await self._send(h11.EndOfMessage())
 
     async def _send(self, event: h11.Event) -> None:
-        data = self.conn.send(event)
+        await self._send_bytes(self.conn.send(event))
+
+    async def _send_bytes(self, data: bytes | None) -> None:
         if data:
             try:
                 with trio.fail_after(self.limits.send_timeout):

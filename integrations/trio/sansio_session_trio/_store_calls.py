@@ -23,12 +23,16 @@ from typing import Any
 import trio
 
 from sansio_session import Action, Store
-from sansio_session.sync import run_action
+from sansio_session.sync import is_plain_result, run_action
 
-__all__ = ["call_store", "call_store_method"]
+__all__ = ["call_store", "call_store_method", "runs_inline", "awaited", "NOT_STARTED"]
+
+#: Stands for "the store call has not been made yet".
+NOT_STARTED: Any = object()
 
 
-def _runs_inline(store: Store) -> bool:
+def runs_inline(store: Store) -> bool:
+    """Whether the store's calls are made on the event loop thread."""
     blocking = getattr(store, "blocking", None)
     if blocking is not None:
         return not blocking
@@ -51,14 +55,13 @@ async def call_store_method(store: Store, name: str, *args: Any, timeout: float 
 
 async def _bounded(store: Store, call: Callable[[], Any], timeout: float | None) -> Any:
     deadline = math.inf if timeout is None else timeout
-    if _runs_inline(store):
+    if runs_inline(store):
         result = call()
-        if not inspect.isawaitable(result):
+        if is_plain_result(result) or not inspect.isawaitable(result):
             # An in-memory call is over before it returns: no deadline to
             # keep, and no cancel scope to pay for on every request.
             return result
-        with trio.fail_after(deadline):
-            return await result
+        return await awaited(result, timeout)
     with trio.fail_after(deadline):
         # XX On a timeout we stop waiting, but the thread runs on to the
         # end of its call: a save that times out may still land later.
@@ -68,3 +71,9 @@ async def _bounded(store: Store, call: Callable[[], Any], timeout: float | None)
         if inspect.isawaitable(result):
             result = await result
     return result
+
+
+async def awaited(result: Any, timeout: float | None) -> Any:
+    """Await an inline call's awaitable result, within ``timeout``."""
+    with trio.fail_after(math.inf if timeout is None else timeout):
+        return await result

@@ -270,6 +270,23 @@ def test_a_streamed_body_ends_only_after_its_iterator_has(content_length: bool) 
     assert isinstance(sent[0], bytes) and sent[0].startswith(b"HTTP/1.1 200 OK\r\n")
 
 
+def test_a_buffered_response_is_one_write() -> None:
+    # Head, body and end together: a second write would cost a system call.
+    events: Events = []
+
+    async def main() -> None:
+        async with in_memory(echo, events=events) as connect:
+            client = Client(connect())
+            for path in ("/one", "/two"):
+                assert (await client.request("GET", path)).status == 200
+
+    run(main)
+    sent = [data for name, data in events if name == "sent"]
+    assert len(sent) == 2
+    assert all(data.startswith(b"HTTP/1.1 200 OK\r\n") for data in sent)
+    assert sent[0].endswith(b"\r\n\r\nGET /one 0")
+
+
 def test_head_gets_the_headers_of_get_and_no_body() -> None:
     async def main() -> None:
         async with in_memory(echo) as connect:

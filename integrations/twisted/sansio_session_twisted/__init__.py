@@ -27,6 +27,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import IResource, Resource, _IEncodingResource
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer  # type: ignore[import-untyped]
@@ -141,26 +142,49 @@ class SessionResource:
             return b"request header fields too large"
         machine = SessionMachine(shared.options, executor=shared.calls.execute)
         setattr(request, _ATTRIBUTE, machine)
-        proto = request.getHeader(b"x-forwarded-proto")
+        proto = request.getHeader(b"x-forwarded-proto") if shared.options.proxy else None
         load = machine.begin(
             header,
             now=shared.reactor.seconds(),
-            tls=bool(request.isSecure()),
+            tls=request.isSecure,  # asked only if the cookie's Secure depends on it
             forwarded_proto=None if proto is None else proto.decode("latin-1"),
             path=request.path.decode("latin-1"),
         )
         if load is None:
-            self._render(request, machine)
+            return self._render_now(request, machine)
+        try:
+            pending = shared.calls.settle(machine, load)
+        except StoreError as error:
+            self._load_failed(error, request, machine)
+            return NOT_DONE_YET
+        if pending is None:
+            return self._render_now(request, machine)
         else:
-            d = shared.calls.report(machine, load)
-            d.addCallbacks(
+            pending.addCallbacks(
                 lambda _: self._render(request, machine),
-                self._load_failed,
-                errbackArgs=(request, machine),
+                _trap_store_error,
+                errbackArgs=(self._load_failed, request, machine),
             )
-            d.addErrback(_crashed, request)
+            pending.addErrback(_crashed, request)
         # The wrapped resource renders through request.render(), which sends
         # its result itself; for Twisted this render has gone asynchronous.
+        return NOT_DONE_YET
+
+    def _render_now(self, request: Request, machine: SessionMachine) -> object:
+        # Still inside Twisted's own request.render(): what the wrapped
+        # resource returns goes back to it, handled as if we were not there.
+        response = Response(request, machine, self._shared.calls, self._shared.reactor)
+        try:
+            return self._wrapped.render(request)
+        except UnsupportedMethod:
+            # Raised by the method dispatch, before any render_* ran: let
+            # Twisted fake HEAD from GET, or answer 405, for the wrapped
+            # resource alone (rendering us again would begin a second session).
+            request.render(self._wrapped)
+        except StoreError as exc:
+            # An intent failed and the resource let the error through.
+            if not response.fail(exc.reason):
+                raise
         return NOT_DONE_YET
 
     def _render(self, request: Request, machine: SessionMachine) -> None:
@@ -174,14 +198,16 @@ class SessionResource:
         except Exception:
             request.processingFailed(Failure())
 
-    def _load_failed(self, failure: Failure, request: Request, machine: SessionMachine) -> None:
-        failure.trap(StoreError)
+    def _load_failed(self, error: StoreError, request: Request, machine: SessionMachine) -> None:
         if machine.phase is not Phase.FAILED:
             self._render(request, machine)  # on_store_failure="continue": go on without a session
             return
-        error = failure.value
-        assert isinstance(error, StoreError)
         Response(request, machine, self._shared.calls, self._shared.reactor).fail(error.reason)
+
+
+def _trap_store_error(failure: Failure, then: Any, *args: Any) -> None:
+    failure.trap(StoreError)
+    then(failure.value, *args)
 
 
 def _crashed(failure: Failure, request: Request) -> None:

@@ -57,13 +57,8 @@ class Response:
         self._held: list[bytes] | None = None
         self._cookie_decided = False
         self._finishing = False
-        self._lost = False
-        request.notifyFinish().addErrback(self._connection_lost)
         request.write = self.write  # type: ignore[method-assign]
         request.finish = self.finish  # type: ignore[method-assign]
-
-    def _connection_lost(self, reason: Failure) -> None:
-        self._lost = True
 
     def _bodiless(self) -> bool:
         request = self._request
@@ -114,14 +109,21 @@ class Response:
             _log.failure("session not committed")
             self._end()
             return
-        if action is None:
+        try:
+            pending = None if action is None else self._calls.settle(machine, action)
+        except StoreError:
+            self._committed(Failure())
+            return
+        if pending is None:
             self._committed(None)
         else:
-            self._calls.report(machine, action).addBoth(self._committed)
+            pending.addBoth(self._committed)
 
     def _committed(self, outcome: object) -> None:
-        if self._lost:
-            return  # the client has gone; there is nobody to send to
+        if getattr(self._request, "_disconnected", False):
+            # The client has gone (Twisted's own flag, which connectionLost
+            # sets): there is nobody to send the rest to.
+            return
         request = self._request
         if (
             isinstance(outcome, Failure)

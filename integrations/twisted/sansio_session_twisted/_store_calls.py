@@ -19,6 +19,9 @@
 #
 # Every call is bounded by options.store_timeout (Deferred.addTimeout). A
 # call that times out in a thread runs on there; its late result is dropped.
+#
+# Twisted's Failure carries no type hints yet:
+# mypy: disable-error-code="no-untyped-call"
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +34,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sansio_session import Action, ConfigError, Destroy, Load, Save, SessionMachine, Touch
-from sansio_session.sync import run_action
+from sansio_session.sync import is_plain_result, run_action
 
 __all__ = ["StoreCalls"]
 
@@ -105,30 +108,62 @@ class StoreCalls:
             f"Twisted's asyncio reactor; this reactor is {type(self._reactor).__name__}"
         )
 
-    def report(self, machine: SessionMachine, action: Action) -> defer.Deferred[None]:
+    def settle(self, machine: SessionMachine, action: Action) -> defer.Deferred[None] | None:
         """Run ``action`` and tell the machine how it went.
 
-        Fails with the machine's StoreError when the store call fails (the
-        machine's phase then says whether that is a 500 or not).
+        None when the store answered at once (an in-memory store: no
+        Deferred at all on the request's path), else a Deferred that fires
+        once the machine knows. Raises, or fails with, the machine's
+        StoreError when the store call fails (the machine's phase then says
+        whether that is a 500 or not).
         """
-
-        def done(result: Any) -> defer.Deferred[None] | None:
+        if self._threaded:
+            return self._later(machine, action, self.run(action))
+        following: Action | None = action
+        while following is not None:
+            action = following
+            try:
+                result = run_action(self._store, action)
+            except Exception:
+                raise self._failed(machine, action, Failure()) from None
+            if not is_plain_result(result):
+                d = result if isinstance(result, defer.Deferred) else defer.succeed(result)
+                d.addCallback(self._awaited)
+                if self._timeout is not None and not d.called:
+                    d.addTimeout(self._timeout, self._reactor)
+                return self._later(machine, action, d)
             # A compare-and-set save that met a newer record gives back the
             # merged save to run next (the machine bounds how many).
+            following = machine.store_done(action, result)
+        return None
+
+    def _later(self, machine: SessionMachine, action: Action, d: defer.Deferred[Any]) -> defer.Deferred[None]:
+        def done(result: Any) -> defer.Deferred[None] | None:
             following = machine.store_done(action, result)
             return None if following is None else self.report(machine, following)
 
         def failed(failure: Failure) -> None:
-            error = machine.store_failed(action, failure.value)
-            _log.failure(
-                "session store {op} failed, session {session}",
-                failure=failure,
-                op=_CALLED.get(type(action), type(action).__name__),
-                session=machine.describe_id(),
-            )
-            raise error
+            raise self._failed(machine, action, failure)
 
-        return self.run(action).addCallbacks(done, failed)
+        return d.addCallbacks(done, failed)
+
+    def _failed(self, machine: SessionMachine, action: Action, failure: Failure) -> Exception:
+        error = machine.store_failed(action, failure.value)
+        _log.failure(
+            "session store {op} failed, session {session}",
+            failure=failure,
+            op=_CALLED.get(type(action), type(action).__name__),
+            session=machine.describe_id(),
+        )
+        return error
+
+    def report(self, machine: SessionMachine, action: Action) -> defer.Deferred[None]:
+        """settle(), always as a Deferred."""
+        try:
+            pending = self.settle(machine, action)
+        except Exception:
+            return defer.fail()
+        return defer.succeed(None) if pending is None else pending
 
     def execute(self, machine: SessionMachine, action: Action | None) -> defer.Deferred[None]:
         """The machine's executor: what session.save() and the rest return."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -386,3 +388,34 @@ def test_it_works_under_klein(serve: Serve) -> None:
 def test_session_of_needs_a_session_resource() -> None:
     with pytest.raises(UsageError, match="SessionResource"):
         session_of(object())
+
+
+def test_a_client_that_leaves_during_the_commit_breaks_nothing(
+    serve: Serve, twisted_log: list[LogEvent]
+) -> None:
+    root = directory(count=Counter())
+    store = HeldStore()
+    site = serve(SessionResource(root, OPTIONS, store))
+    sock = send_raw(site, "/count")
+    assert store.set_called.wait(30)
+    # A reset, not a polite close: the server learns at once that the
+    # client is gone.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    on_reactor(two_turns)
+    on_reactor(lambda: store.pending.pop().callback(None))
+    on_reactor(two_turns)
+    assert store.data.length() == 1  # the commit itself completed
+    gc.collect()  # a failure left in the dropped Deferred would be logged now
+    on_reactor(lambda: None)
+    assert not [e for e in twisted_log if e.get("log_failure") is not None]
+    # And the server goes on serving.
+    store.set_called.clear()
+
+    def release() -> None:
+        if store.set_called.wait(30):
+            on_reactor(store.pending[0].callback, None)
+
+    threading.Thread(target=release, daemon=True).start()
+    status, _, body = site.request("GET", "/count")
+    assert (status, body) == (200, b"views=1")
