@@ -37,6 +37,7 @@ class EndingMixin(MachineBase):
         session = self._session
         assert session is not None
         current = ORIGINAL if session._pristine else self._fingerprint_of(session._data)
+        self._data_json = None if current is ORIGINAL else current  # type: ignore[assignment]
         data_changed = current is not ORIGINAL and current != self._original_fp
         saved_fp = self._saved_fp
         saved = not self._regenerated and saved_fp is not None and saved_fp == current
@@ -202,7 +203,8 @@ class EndingMixin(MachineBase):
             # would move the expiry and lose the new setting.
             will_save = _cookie_shape(session.cookie) != self._cookie_shape
         if will_save:
-            return self._save_action()
+            # The facts serialised the data just now: the save stores that.
+            return self._save_action(self._data_json)
         if _rules.should_touch(id_changed=id_changed, will_save=False):
             ttl = self._ttl()
             if ttl <= 0:

@@ -87,6 +87,7 @@ class MachineBase:
         "_user_changed",
         "_gone_cookie",
         "_settled",
+        "_data_json",
     )
 
     def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
@@ -131,6 +132,8 @@ class MachineBase:
         #: The facts the commit decided on, kept for the cookie decision
         #: after it (nothing can change them once the commit ran).
         self._settled: tuple[bool, bool, bool, bool] | None = None
+        #: The data's JSON as the commit's facts found it (what a save stores).
+        self._data_json: str | None = None
 
     # -- the phase table ---------------------------------------------------
 
@@ -345,13 +348,11 @@ class MachineBase:
             return BROWSER_SESSION_TTL
         return math.ceil((expires_ms - self.now_ms) / 1000)
 
-    def _save_action(self) -> Save | Destroy | None:
+    def _save_action(self, data_json: str | None = None) -> Save | Destroy | None:
         assert self._session is not None
         session = self._session
-        try:
-            data_json = dump_data(session._data)
-        except (TypeError, ValueError) as exc:
-            raise _name_the_key(session._data, exc) from exc
+        if data_json is None:
+            data_json = self._fingerprint_of(session._data)
         ttl = self._ttl()
         if ttl <= 0:
             return Destroy(sid=self._key(self.sid), user=self._bound_user()) if self._stored else None

@@ -188,18 +188,26 @@ class SessionCookie:
 
 
 def _iso(ms: int) -> str:
-    # Date.prototype.toJSON: 2026-12-03T19:23:03.506Z
+    # Date.prototype.toJSON: 2026-12-03T19:23:03.506Z. The part up to the
+    # second is kept for the next record written within the same second.
+    global _last_iso
     seconds, millis = divmod(ms, 1000)
-    t = time.gmtime(seconds)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
-        t.tm_year,
-        t.tm_mon,
-        t.tm_mday,
-        t.tm_hour,
-        t.tm_min,
-        t.tm_sec,
-        millis,
-    )
+    last_seconds, head = _last_iso
+    if last_seconds != seconds:
+        t = time.gmtime(seconds)
+        head = "%04d-%02d-%02dT%02d:%02d:%02d." % (
+            t.tm_year,
+            t.tm_mon,
+            t.tm_mday,
+            t.tm_hour,
+            t.tm_min,
+            t.tm_sec,
+        )
+        _last_iso = (seconds, head)
+    return head + "%03dZ" % millis
+
+
+_last_iso: tuple[int | None, str] = (None, "")
 
 
 # What Date.prototype.toJSON writes, which is what nearly every record holds.
@@ -273,11 +281,11 @@ def decode_record(text: object, *, now_ms: int) -> tuple[SessionCookie, dict[str
     known = _RECORD_CACHE.get(text)
     if known is not None:
         return _cookie_from(known[0], now_ms), known[1].copy()
-    cookie, data = _decode_record(text, now_ms)
+    cookie, data, fields = _decode_record(text, now_ms)
     if len(text) <= _RECORD_CACHE_TEXT and all(type(value) in _SCALARS for value in data.values()):
         if len(_RECORD_CACHE) >= _RECORD_CACHE_SIZE:
             _RECORD_CACHE.clear()
-        _RECORD_CACHE[text] = (tuple(getattr(cookie, name) for name in _COOKIE_FIELDS), data.copy())
+        _RECORD_CACHE[text] = (fields, data.copy())
     return cookie, data
 
 
@@ -308,7 +316,8 @@ def _cookie_from(fields: tuple[Any, ...], now_ms: int) -> SessionCookie:
     return cookie
 
 
-def _decode_record(text: str, now_ms: int) -> tuple[SessionCookie, dict[str, Any]]:
+def _decode_record(text: str, now_ms: int) -> tuple[SessionCookie, dict[str, Any], tuple[Any, ...]]:
+    # The cookie, the data, and the cookie's fields (for the record cache).
     try:
         record = _loads(text)
     except (ValueError, RecursionError):
@@ -321,21 +330,29 @@ def _decode_record(text: str, now_ms: int) -> tuple[SessionCookie, dict[str, Any
     stored = record.pop("cookie", None)
     if not isinstance(stored, dict):
         raise CorruptRecord("the record's cookie is not an object")
-    # A session's stored cookie stays the same from save to save, while its
-    # data changes, so the checked cookie is kept for the next time too.
+    # A session's stored cookie stays the same from save to save but for its
+    # expires, while its data changes: the rest of it, once checked, is kept
+    # for the next time; the expiry is parsed each time.
+    expires = stored.pop("expires", None)
+    expires_ms = None if expires is None else _parse_iso(expires)
     try:
         key = tuple(stored.items())
         fields = _COOKIE_CACHE.get(key)
     except TypeError:  # a nested value: unhashable, and invalid anyway
         key, fields = None, None
     if fields is None:
-        cookie = _decode_cookie(stored, now_ms)
+        fields = _cookie_fields(_decode_cookie(stored, now_ms))
         if key is not None:
             if len(_COOKIE_CACHE) >= _COOKIE_CACHE_SIZE:
                 _COOKIE_CACHE.clear()
-            _COOKIE_CACHE[key] = tuple(getattr(cookie, name) for name in _COOKIE_FIELDS)
-        return cookie, record
-    return _cookie_from(fields, now_ms), record
+            _COOKIE_CACHE[key] = fields
+    if expires_ms is not None:
+        fields = (fields[0], expires_ms, *fields[2:])
+    return _cookie_from(fields, now_ms), record, fields
+
+
+def _cookie_fields(cookie: SessionCookie) -> tuple[Any, ...]:
+    return tuple(getattr(cookie, name) for name in _COOKIE_FIELDS)
 
 
 _COOKIE_CACHE: dict[tuple[tuple[str, Any], ...], tuple[Any, ...]] = {}
@@ -350,8 +367,6 @@ def _decode_cookie(stored: dict[str, Any], now_ms: int) -> SessionCookie:
         if abs(original) > 1e15:
             raise CorruptRecord("cookie.originalMaxAge is out of range")
         original = round(original)
-    expires = stored.get("expires")
-    expires_ms = None if expires is None else _parse_iso(expires)
     path = stored.get("path", "/")
     domain = stored.get("domain")
     if not isinstance(path, str) or not (domain is None or isinstance(domain, str)):
@@ -385,7 +400,7 @@ def _decode_cookie(stored: dict[str, Any], now_ms: int) -> SessionCookie:
         created_ms=created,
         now_ms=now_ms,
         original_max_age_ms=original,
-        expires_ms=expires_ms,
+        expires_ms=None,  # parsed apart: it changes from save to save
         secure=bool(stored.get("secure")),
         http_only=bool(stored.get("httpOnly", True)),
         path=path,

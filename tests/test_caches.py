@@ -1,15 +1,23 @@
 # What the core remembers between requests to stay cheap, and that it can
 # never serve a wrong answer from there: verified cookie values
-# (SessionOptions.verified_ids) and decoded records.
+# (SessionOptions.verified_ids), decoded records, the last second's dates;
+# and the cheap paths beside the general ones.
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from helpers import NOW, TextStore, drive, make_id, options, signed_cookie
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sansio_session import SessionMachine, SessionOptions
+from sansio_session import SessionMachine, SessionOptions, http_date
+from sansio_session._cookie import encode_value
 from sansio_session._machine import VERIFIED_IDS
+from sansio_session._record import _iso
 
 SID = make_id(900)
 
@@ -127,3 +135,28 @@ def test_a_cached_record_still_expires() -> None:
     assert early.value == 1
     late = drive(opts, signed_cookie(SID), lambda s: s.get("views"), store, now=1900.0)
     assert late.value is None
+
+
+# The cheap paths of the cookie and record writers give what the general
+# ones give.
+
+SIGNED_ALPHABET = "ABCXYZabcxyz0189-_.!~*'():/+=%; é"
+
+
+@given(st.text(alphabet=SIGNED_ALPHABET, max_size=90) | st.text(max_size=40))
+def test_encode_value_is_encode_uri_component(value: str) -> None:
+    assert encode_value(value) == quote(value, safe="-_.!~*'()")
+
+
+@given(st.lists(st.floats(min_value=-1e9, max_value=4e9), min_size=1, max_size=8))
+def test_http_date_from_one_second_to_the_next(moments: list[float]) -> None:
+    # Sorted, so that neighbours often share a second (the remembered one).
+    for seconds in sorted(moments) + moments:
+        assert http_date(seconds) == time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(seconds))
+
+
+@given(st.lists(st.integers(min_value=0, max_value=4_102_444_799_999), min_size=1, max_size=8))
+def test_record_dates_from_one_second_to_the_next(moments: list[int]) -> None:
+    for ms in sorted(moments) + moments:
+        expected = datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        assert _iso(ms) == expected + ".%03dZ" % (ms % 1000)
