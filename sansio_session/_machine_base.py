@@ -325,7 +325,7 @@ class MachineBase:
     def _fingerprint_of(self, data: dict[str, Any]) -> str:
         try:
             return dump_data(data)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise _name_the_key(data, exc) from exc
 
     def _current_fp(self) -> str | _Original:
@@ -422,6 +422,6 @@ def _name_the_key(data: dict[str, Any], exc: Exception) -> SerializationError:
     for key, value in data.items():
         try:
             dump_data({key: value})
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             return SerializationError(f"session value for key {key!r} cannot be stored as JSON: {exc}")
     return SerializationError(f"session data cannot be stored as JSON: {exc}")

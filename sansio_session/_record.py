@@ -37,7 +37,30 @@ _SAME_SITE = {"lax": "lax", "strict": "strict", "none": "none"}
 _FORBIDDEN = re.compile(r"[;\x00-\x1f\x7f]")
 _PRIORITY = {"low": "low", "medium": "medium", "high": "high"}
 
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+
+def _not_json(value: object) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_encode: Any = getattr(json.encoder, "c_make_encoder", None)  # untyped in typeshed
+_dumps: Callable[[Any], str]
+if _encode is not None:
+    # json.dumps's C encoder, made once: json.dumps builds a new one on every
+    # call, which costs more than encoding a small session does. Without the
+    # circular check (no markers): a value that contains itself ends in a
+    # RecursionError, which the callers name as they name a TypeError.
+    _iterencode = _encode(
+        None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+
+    def _c_dumps(value: Any) -> str:
+        return "".join(_iterencode(value, 0))
+
+    _dumps = _c_dumps
+
+else:  # pragma: no cover - Pythons built without the _json accelerator
+    _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+
 # The C scanner json.loads uses (typeshed types its argument oddly).
 _scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 

@@ -329,6 +329,26 @@ def test_unserialisable_value_is_an_error_naming_the_key_before_any_action(value
         drive(options(), None, lambda s: s.update(fine=1, when=value))
 
 
+def _contains_itself() -> list[Any]:
+    loop: list[Any] = []
+    loop.append(loop)
+    return loop
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("make", [_contains_itself, lambda: _nested(100_000)], ids=["circular", "too-deep"])
+def test_a_value_json_cannot_end_is_an_error_naming_the_key(make: Any) -> None:
+    value = make()
+    with pytest.raises(SerializationError, match="'when'"):
+        drive(options(), None, lambda s: s.update(fine=1, when=value))
+
+
 def test_unserialisable_value_on_explicit_save() -> None:
     client = Client(options())
     with pytest.raises(SerializationError, match="'bad'"):

@@ -20,6 +20,8 @@ import h11
 import trio
 from appargs import BODY, AppArgs, handle, options, parse, ready, wants_session
 
+from sansio_session import StoreError
+
 HEADERS = [("content-type", "text/plain"), ("content-length", str(len(BODY)))]
 
 
@@ -28,8 +30,6 @@ async def respond(
 ) -> None:
     status, headers, body = 200, list(HEADERS), BODY
     if sessions is not None:
-        from sansio_session import StoreError
-
         try:
             cycle = await sessions.begin_h11(request, tls=False)
             path = request.target.decode("latin-1")

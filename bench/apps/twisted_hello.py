@@ -14,6 +14,7 @@ from twisted.internet import reactor as default_reactor
 from twisted.web import http, resource, server
 
 reactor: Any = default_reactor
+session_of: Any = None
 
 
 class Hello(resource.Resource):
@@ -22,11 +23,13 @@ class Hello(resource.Resource):
     def __init__(self, sessions: bool) -> None:
         super().__init__()
         self._sessions = sessions
+        if sessions:
+            # Imported once here: the bare variant never imports the driver.
+            global session_of
+            from sansio_session_twisted import session_of
 
     def render_GET(self, request: server.Request) -> bytes:
         if self._sessions:
-            from sansio_session_twisted import session_of
-
             path = request.path.decode("latin-1")
             handle(path, session_of(request) if wants_session(path) else None)
         request.setHeader(b"content-type", b"text/plain")
