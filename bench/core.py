@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import itertools
 import json
 import os
 import re
@@ -85,8 +86,13 @@ def read(machine: SessionMachine) -> None:
     machine.session["views"]  # type: ignore[index]
 
 
+_views = itertools.count(2)
+
+
 def write(machine: SessionMachine) -> None:
-    machine.session["views"] = 2  # type: ignore[index]
+    # A new value every time, as the HTTP apps write: an unchanged one would
+    # not be saved.
+    machine.session["views"] = next(_views)  # type: ignore[index]
 
 
 def make_floor(store: MemoryStore, cookie: str) -> Callable[[], None]:

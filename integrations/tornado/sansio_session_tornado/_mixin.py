@@ -199,17 +199,21 @@ class SessionMixin(RequestHandler):
         except UsageError:
             log.exception("no session cookie: the session was left in the middle of a call")
             return
+        headers = self._headers
+        # Straight into the header block: our values need none of the checks
+        # add_header() makes on a handler's own (they never hold CR or LF).
         if decision is not None:
-            self.add_header("Set-Cookie", decision.value)
+            headers.add("Set-Cookie", decision.value)
         for name, value in machine.cache_headers(
-            cookie_set=decision is not None, has_cache_control="Cache-Control" in self._headers
+            cookie_set=decision is not None,
+            has_cache_control=decision is not None and "Cache-Control" in headers,
         ):
-            if name == "Vary" and "Vary" in self._headers:
-                vary = self._headers["Vary"]
+            vary = headers.get("Vary") if name == "Vary" else None
+            if vary is not None:
                 if "cookie" not in vary.lower():
                     self.set_header("Vary", vary + ", Cookie")
             else:
-                self.add_header(name, value)
+                headers.add(name, value)
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
         if self._session_finishing is not None:
