@@ -201,6 +201,17 @@ class SessionOptions:
     #: Secrets as a tuple of UTF-8 bytes; the first signs.
     secrets: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
+    def can_defer(self, cookie_header: str | None) -> bool:
+        """Whether a request with this Cookie header may begin its session on
+        first use, or never.
+
+        True when the header carries no cookie of ours (nothing to load) and
+        an untouched new session is not stored (``save_uninitialized`` off):
+        a driver then needs no session work at all for a request whose
+        handler never asks for the session.
+        """
+        return not self.save_uninitialized and (cookie_header is None or self.name not in cookie_header)
+
     @property
     def sliding_ms(self) -> int | None:
         """The sliding lifetime in ms: idle_timeout, else cookie.max_age."""

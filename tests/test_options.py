@@ -420,3 +420,21 @@ def test_max_age_of_400_days_is_kept(caplog: pytest.LogCaptureFixture) -> None:
 def test_max_age_ms_is_whole_milliseconds() -> None:
     assert CookieOptions(max_age=1.25).max_age_ms == 1250
     assert CookieOptions(max_age=60).max_age_ms == 60000
+
+
+@pytest.mark.parametrize(
+    ("header", "save_uninitialized", "deferred"),
+    [
+        (None, False, True),
+        ("theme=dark; _ga=GA1.2.3", False, True),
+        ("theme=dark; connect.sid=s%3Aabc.def", False, False),
+        ("connect.sid=", False, False),  # ours, if empty: begun as usual
+        (None, True, False),  # an untouched new session is stored: begin it
+        ("theme=dark", True, False),
+    ],
+)
+def test_can_defer_only_what_has_nothing_to_load_or_store(
+    header: str | None, save_uninitialized: bool, deferred: bool
+) -> None:
+    opts = SessionOptions(secret="s" * 32, save_uninitialized=save_uninitialized)
+    assert opts.can_defer(header) is deferred

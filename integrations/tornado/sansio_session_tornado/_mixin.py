@@ -77,6 +77,9 @@ class SessionMixin(RequestHandler):
     session_autoload: ClassVar[bool] = True
 
     _session_machine: SessionMachine | None = None
+    #: No cookie of ours and nothing to store unless used: the session is
+    #: begun on first use (or never).
+    _session_deferred = False
     _session_store: Any = None
     _session_cookie_decided = False
     _session_committed = False
@@ -89,7 +92,7 @@ class SessionMixin(RequestHandler):
         result = super().prepare()
         if result is not None:
             return self._prepare_after(result)
-        if self.session_autoload and self._session_machine is None:
+        if self.session_autoload and self._session_machine is None and not self._session_deferred:
             # Loaded, not looked at: a handler that never reads the session
             # keeps its response cacheable (no Vary: Cookie).
             pending = self._begin_session()
@@ -99,7 +102,7 @@ class SessionMixin(RequestHandler):
 
     async def _prepare_after(self, result: Awaitable[None]) -> None:
         await result
-        if self.session_autoload and self._session_machine is None:
+        if self.session_autoload and self._session_machine is None and not self._session_deferred:
             pending = self._begin_session()
             if pending is not None:
                 await pending
@@ -123,9 +126,12 @@ class SessionMixin(RequestHandler):
     @property
     def session_machine(self) -> SessionMachine:
         """The request's SessionMachine, for code that drives it directly."""
-        if self._session_machine is None:
-            raise UsageError("the session is not loaded yet: await self.load_session() first")
-        return self._session_machine
+        machine = self._session_machine
+        if machine is None:
+            if not self._session_deferred:
+                raise UsageError("the session is not loaded yet: await self.load_session() first")
+            machine = self._begin_late()
+        return machine
 
     async def sessions_of(self, user: str) -> list[str]:
         """The ids of ``user``'s live sessions (Session.bind), from the store."""
@@ -150,13 +156,16 @@ class SessionMixin(RequestHandler):
         if pending is not None:
             await pending
 
-    def _begin_session(self) -> Awaitable[None] | None:
+    def _begin_session(self, *, defer: bool = True) -> Awaitable[None] | None:
         options, store, executor = _configuration(self.application)
         request = self.request
         cookies = request.headers.get_list("Cookie")
         header = "; ".join(cookies) if cookies else None
         if header is not None and len(header) > MAX_COOKIE_HEADER:
             raise HTTPError(431, reason="Request Header Fields Too Large")
+        if defer and options.can_defer(header):
+            self._session_deferred = True
+            return None
         self._session_store = store
         machine = SessionMachine(options, executor=executor)
         self._session_machine = machine
@@ -172,11 +181,28 @@ class SessionMixin(RequestHandler):
         )
         return None if load is None else run_store_action(machine, store, load, options.store_timeout)
 
+    def _begin_late(self) -> SessionMachine:
+        # The first use of a deferred session. There is no cookie to load,
+        # so it begins at once; what the response already did without it,
+        # the machine is told now, so that it never stores a session the
+        # client cannot have heard of, or takes a change it cannot save.
+        self._session_deferred = False
+        self._begin_session(defer=False)
+        machine = self._session_machine
+        assert machine is not None
+        now = time.time()
+        if self._headers_written:
+            self._session_cookie_decided = True
+            machine.set_cookie(now)  # a new, untouched session: no cookie was missed
+        if self._session_committed:
+            machine.commit(now)  # nothing to store; from now on it is read-only
+        return machine
+
     def _commit(self) -> Awaitable[None] | None:
         machine = self._session_machine
-        if machine is None or self._session_committed:
+        committed, self._session_committed = self._session_committed, True
+        if machine is None or committed:
             return None
-        self._session_committed = True
         action = machine.commit(time.time())
         if action is None:
             return None
@@ -244,6 +270,7 @@ class SessionMixin(RequestHandler):
                 raise RuntimeError("finish() called twice")
             return self._session_finishing
         if self._finished or self._session_committed or self._session_machine is None:
+            self._session_committed = True  # the commit point has passed (a deferred session's too)
             return super().finish(chunk)
         if chunk is not None:
             self.write(chunk)

@@ -153,7 +153,24 @@ class Lazy(SessionMixin):
         self.write("loaded")
 
 
+class AfterFinish(SessionMixin):
+    # No cookie, and the session first asked for once the response is over.
+    def get(self) -> None:
+        self.write("done")
+
+    def on_finish(self) -> None:
+        session = _session(self)
+        outcome: list[str] = self.settings["after_finish"]
+        try:
+            session["late"] = 1
+        except UsageError:
+            outcome.append("refused")
+        else:
+            outcome.append("taken")
+
+
 ROUTES: list[Any] = [
+    (r"/after-finish", AfterFinish),
     (r"/end/(.*)", AsyncEnding),
     (r"/sync/(.*)", SyncEnding),
     (r"/dump", Dump),
@@ -239,6 +256,20 @@ async def test_no_cookie_is_added_once_the_headers_are_out() -> None:
         assert "Set-Cookie" not in response.headers
         # Its cookie never went out, so saving it would make an orphan.
         assert store.op_names() == []
+
+
+@aio
+async def test_a_session_first_used_after_the_end_is_read_only() -> None:
+    # Not begun for a request without a cookie until asked for: asked for
+    # after the commit point, it refuses a change it could never save.
+    store = InlineStore()
+    after_finish: list[str] = []
+    async with serving(ROUTES, store, after_finish=after_finish) as client:
+        response = await client.fetch("/after-finish")
+        assert (response.code, response.body) == (200, b"done")
+        assert "Set-Cookie" not in response.headers
+    assert after_finish == ["refused"]
+    assert store.op_names() == []
 
 
 @aio

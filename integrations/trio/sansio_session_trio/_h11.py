@@ -130,10 +130,13 @@ class Sessions:
         Raises StoreError when the load fails (answer 500 with its
         ``reason``), unless ``on_store_failure`` is ``"continue"``.
         """
-        cycle = RequestSession(self)
-        load = cycle.machine.begin(
-            cookie, now=self.clock(), tls=tls, secure=secure, forwarded_proto=forwarded_proto, path=path
-        )
+        start = (cookie, path, tls, secure, forwarded_proto)
+        cycle = RequestSession(self, start)
+        if self.options.can_defer(cookie):
+            # Nothing to load and nothing to store unless it is used: the
+            # session begins on first use, or never.
+            return cycle
+        load = cycle._begin()
         if load is not None:
             pending = cycle._settle(load)
             if pending is not None:
@@ -160,11 +163,48 @@ class Sessions:
 class RequestSession:
     """One request's session: ``session``, then ``commit()`` and ``cookie_headers()``."""
 
-    __slots__ = ("machine", "_sessions")
+    __slots__ = ("_machine", "_sessions", "_start", "_headers_out", "_committed")
 
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(
+        self, sessions: Sessions, start: tuple[str | None, str, bool, bool | None, str | None]
+    ) -> None:
         self._sessions = sessions
-        self.machine = SessionMachine(sessions.options, executor=self._execute)
+        self._start = start
+        self._machine: SessionMachine | None = None
+        # What the response did while the session was not begun yet.
+        self._headers_out = False
+        self._committed = False
+
+    def _begin(self) -> Action | None:
+        cookie, path, tls, secure, forwarded_proto = self._start
+        machine = self._machine = SessionMachine(self._sessions.options, executor=self._execute)
+        return machine.begin(
+            cookie,
+            now=self._sessions.clock(),
+            tls=tls,
+            secure=secure,
+            forwarded_proto=forwarded_proto,
+            path=path,
+        )
+
+    @property
+    def machine(self) -> SessionMachine:
+        """The request's SessionMachine, for code that drives it directly."""
+        machine = self._machine
+        if machine is None:
+            # A deferred session's first use. Without a cookie there is
+            # nothing to load; what the response did meanwhile, the machine
+            # is told, so it never stores a session whose cookie did not go
+            # out, nor takes a change after the commit it could not save.
+            self._begin()
+            machine = self._machine
+            assert machine is not None
+            now = self._sessions.clock()
+            if self._headers_out:
+                machine.set_cookie(now)
+            if self._committed:
+                machine.commit(now)
+        return machine
 
     @property
     def session(self) -> Session | None:
@@ -176,6 +216,9 @@ class RequestSession:
 
         Raises StoreError when it fails; a buffered response is then a 500.
         """
+        if self._machine is None and not self._committed:
+            self._committed = True  # a deferred session never used: nothing to do
+            return
         action = self.machine.commit(self._sessions.clock())
         if action is not None:
             pending = self._settle(action)
@@ -187,10 +230,14 @@ class RequestSession:
         cache headers that keep shared caches from mixing sessions up. Pass
         the response's own ``headers`` so that a Cache-Control of its own is
         kept. Call it once, as the headers are written."""
-        decision = self.machine.set_cookie(self._sessions.clock())
+        if self._machine is None and not self._headers_out:
+            self._headers_out = True  # a deferred session never used: no cookie, no Vary
+            return []
+        machine = self.machine
+        decision = machine.set_cookie(self._sessions.clock())
         added = [] if decision is None else [("set-cookie", decision.value)]
         own_cache_control = any(name.lower() == "cache-control" for name, _ in headers)
-        for name, value in self.machine.cache_headers(
+        for name, value in machine.cache_headers(
             cookie_set=decision is not None, has_cache_control=own_cache_control
         ):
             added.append((name.lower(), value))

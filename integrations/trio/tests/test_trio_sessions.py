@@ -387,3 +387,32 @@ def test_the_recipe_in_the_module_docstring_runs() -> None:
         assert (first.body, second.body) == (b"views: 1\n", b"views: 2\n")
 
     run(main)
+
+
+@pytest.mark.parametrize("then", ["commit", "cookie_headers", "both"])
+def test_a_deferred_session_first_used_late_keeps_to_what_the_response_did(then: str) -> None:
+    # No cookie: the session is begun only when asked for. Asked for after
+    # the headers went out it sends nothing and stores nothing; after the
+    # commit it refuses a change it could never save.
+    from sansio_session import UsageError
+
+    store = EventStore()
+
+    async def main() -> None:
+        sessions = Sessions(options(), store)
+        cycle = await sessions.begin(None)
+        if then in ("cookie_headers", "both"):
+            assert cycle.cookie_headers() == []
+        if then in ("commit", "both"):
+            await cycle.commit()
+        session = cycle.session
+        assert session is not None
+        if then == "cookie_headers":
+            session["late"] = 1  # taken, but its cookie can no longer go out
+            await cycle.commit()
+        else:
+            with pytest.raises(UsageError):
+                session["late"] = 1
+
+    run(main)
+    assert store.events == []

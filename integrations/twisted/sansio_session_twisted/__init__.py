@@ -34,6 +34,7 @@ from zope.interface import implementer  # type: ignore[import-untyped]
 
 from sansio_session import (
     MAX_COOKIE_HEADER,
+    Action,
     Phase,
     Session,
     SessionMachine,
@@ -140,16 +141,12 @@ class SessionResource:
             request.setResponseCode(431)
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
             return b"request header fields too large"
-        machine = SessionMachine(shared.options, executor=shared.calls.execute)
-        setattr(request, _ATTRIBUTE, machine)
-        proto = request.getHeader(b"x-forwarded-proto") if shared.options.proxy else None
-        load = machine.begin(
-            header,
-            now=shared.reactor.seconds(),
-            tls=request.isSecure,  # asked only if the cookie's Secure depends on it
-            forwarded_proto=None if proto is None else proto.decode("latin-1"),
-            path=request.path.decode("latin-1"),
-        )
+        if shared.options.can_defer(header):
+            # Nothing to load, nothing to store unless it is used: the
+            # session begins on first use (machine_of), or never.
+            setattr(request, _ATTRIBUTE, _Later(self, header))
+            return self._wrapped.render(request)
+        machine, load = self._begin(request, header)
         if load is None:
             return self._render_now(request, machine)
         try:
@@ -169,6 +166,34 @@ class SessionResource:
         # The wrapped resource renders through request.render(), which sends
         # its result itself; for Twisted this render has gone asynchronous.
         return NOT_DONE_YET
+
+    def _begin(self, request: Request, header: str | None) -> tuple[SessionMachine, Action | None]:
+        shared = self._shared
+        machine = SessionMachine(shared.options, executor=shared.calls.execute)
+        setattr(request, _ATTRIBUTE, machine)
+        proto = request.getHeader(b"x-forwarded-proto") if shared.options.proxy else None
+        load = machine.begin(
+            header,
+            now=shared.reactor.seconds(),
+            tls=request.isSecure,  # asked only if the cookie's Secure depends on it
+            forwarded_proto=None if proto is None else proto.decode("latin-1"),
+            path=request.path.decode("latin-1"),
+        )
+        return machine, load
+
+    def _begin_late(self, request: Request, header: str | None) -> SessionMachine:
+        # A deferred session's first use. Without a cookie there is nothing
+        # to load; what the response did meanwhile, the machine is told, so
+        # it never stores a session whose cookie did not go out, nor takes a
+        # change after the end that it could not save.
+        machine, load = self._begin(request, header)
+        assert load is None
+        response = Response(request, machine, self._shared.calls, self._shared.reactor)
+        if request.startedWriting:
+            response.headers_went_out()
+        if request.finished:
+            machine.commit(self._shared.reactor.seconds())
+        return machine
 
     def _render_now(self, request: Request, machine: SessionMachine) -> object:
         # Still inside Twisted's own request.render(): what the wrapped
@@ -218,9 +243,20 @@ def _crashed(failure: Failure, request: Request) -> None:
         request.processingFailed(failure)
 
 
+class _Later:
+    # A request's session, not begun yet (SessionOptions.can_defer).
+    __slots__ = ("resource", "header")
+
+    def __init__(self, resource: SessionResource, header: str | None) -> None:
+        self.resource = resource
+        self.header = header
+
+
 def machine_of(request: Any) -> SessionMachine:
     """The session machine of a request that came through a SessionResource."""
     machine = getattr(request, _ATTRIBUTE, None)
+    if isinstance(machine, _Later):
+        machine = machine.resource._begin_late(request, machine.header)
     if machine is None:
         raise UsageError("this request did not come through a SessionResource")
     assert isinstance(machine, SessionMachine)

@@ -136,6 +136,11 @@ class Response:
         self._decide_cookie()
         self._end()
 
+    def headers_went_out(self) -> None:
+        """The headers were sent before this response was set up: decide now
+        (there is no cookie to add any more), as a streamed response would."""
+        self._decide_cookie()
+
     def _decide_cookie(self) -> None:
         if self._cookie_decided:
             return

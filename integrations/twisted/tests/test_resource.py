@@ -419,3 +419,64 @@ def test_a_client_that_leaves_during_the_commit_breaks_nothing(
     threading.Thread(target=release, daemon=True).start()
     status, _, body = site.request("GET", "/count")
     assert (status, body) == (200, b"views=1")
+
+
+class AfterTheEnd(resource.Resource):
+    """No cookie, and the session first asked for once the response is over."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcome: list[str] = []
+
+    def render_GET(self, request: server.Request) -> object:
+        request.write(b"done")
+        request.finish()
+        session = session_of(request)
+        assert session is not None
+        try:
+            session["late"] = 1
+        except UsageError:
+            self.outcome.append("refused")
+        else:
+            self.outcome.append("taken")
+        return NOT_DONE_YET
+
+
+def test_a_session_first_used_after_the_end_is_read_only(serve: Serve) -> None:
+    # Not begun for a request without a cookie until asked for: asked for
+    # after the end, it refuses a change it could never save.
+    log = StoreLog()
+    page = AfterTheEnd()
+    site = serve(SessionResource(page, OPTIONS, LoggedStore(MemoryStore(), log)))
+    status, headers, body = site.request("GET", "/")
+    assert (status, body) == (200, b"done")
+    assert "set-cookie" not in {name.lower() for name in headers}
+    assert page.outcome == ["refused"]
+    assert log.drain() == []
+
+
+class LateChange(resource.Resource):
+    """No cookie; the session first changed once the headers are out."""
+
+    isLeaf = True
+
+    def render_GET(self, request: server.Request) -> object:
+        request.write(b"early;")  # no Content-Length: the headers go now
+        session = session_of(request)
+        assert session is not None
+        session["late"] = 1
+        request.write(b"late")
+        request.finish()
+        return NOT_DONE_YET
+
+
+def test_a_session_first_used_after_the_headers_stores_nothing(serve: Serve) -> None:
+    # Its cookie can no longer go out: storing it would make an orphan.
+    log = StoreLog()
+    site = serve(SessionResource(LateChange(), OPTIONS, LoggedStore(MemoryStore(), log)))
+    status, headers, body = site.request("GET", "/")
+    assert (status, body) == (200, b"early;late")
+    assert "set-cookie" not in {name.lower() for name in headers}
+    assert log.drain() == []
