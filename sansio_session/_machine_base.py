@@ -18,7 +18,7 @@ from . import _rules
 from ._actions import Action, Destroy, Save
 from ._errors import SerializationError, UsageError
 from ._options import SessionOptions
-from ._record import CorruptRecord, SessionCookie, decode_record, dump_data, encode_record
+from ._record import CorruptRecord, SessionCookie, decode_record, dump_data, encode_record, remember_record
 from ._session import Session
 from ._state import TRANSITIONS, Call, Phase
 from ._store import BROWSER_SESSION_TTL, StoredRecord
@@ -88,6 +88,7 @@ class MachineBase:
         "_gone_cookie",
         "_settled",
         "_data_json",
+        "__weakref__",  # its Session refers to it weakly
     )
 
     def __init__(self, options: SessionOptions, *, executor: Executor | None = None) -> None:
@@ -356,9 +357,11 @@ class MachineBase:
         ttl = self._ttl()
         if ttl <= 0:
             return Destroy(sid=self._key(self.sid), user=self._bound_user()) if self._stored else None
+        record = encode_record(session.cookie, data_json)
+        remember_record(record, session.cookie, session._data)
         return Save(
             sid=self._key(self.sid),
-            record=encode_record(session.cookie, data_json),
+            record=record,
             ttl=ttl,
             expected=self._base_text if self._stored else None,
             user=session.cookie.user,

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["SessionCookie", "CorruptRecord", "decode_record", "encode_record", "dump_data"]
+__all__ = ["SessionCookie", "CorruptRecord", "decode_record", "encode_record", "dump_data", "remember_record"]
 
 #: RFC 6265bis section 5.5: 400 days, in ms.
 MAX_COOKIE_AGE_MS = 400 * 24 * 3600 * 1000
@@ -312,6 +312,55 @@ def decode_record(text: object, *, now_ms: int) -> tuple[SessionCookie, dict[str
     return cookie, data
 
 
+def remember_record(text: str, cookie: SessionCookie, data: dict[str, Any]) -> None:
+    """Keep a record just written as decode_record would read it back.
+
+    The next request of a session usually loads exactly what the last one
+    saved; this spares it the parse. Only a cookie whose every field is in
+    the form the parse gives back is kept (else the parse decides, as it
+    would have), and, as for any cached record, only scalar data.
+    """
+    if len(text) > _RECORD_CACHE_TEXT or not all(type(value) in _SCALARS for value in data.values()):
+        return
+    original, expires = cookie.original_max_age_ms, cookie.expires_ms
+    path, domain, created, user = cookie.path, cookie.domain, cookie.created_ms, cookie.user
+    if not (
+        (original is None or (type(original) is int and abs(original) <= 10**15))
+        and (expires is None or (type(expires) is int and 0 <= expires < _YEAR_10000_MS))
+        and type(cookie.secure) is bool
+        and type(cookie.http_only) is bool
+        and type(cookie.partitioned) is bool
+        and type(path) is str
+        and (path == "/" or not _FORBIDDEN.search(path))
+        and (domain is None or (type(domain) is str and not _FORBIDDEN.search(domain)))
+        and cookie.same_site in _CANONICAL_SAME_SITE
+        and cookie.priority in _CANONICAL_PRIORITY
+        and (created is None or type(created) is int)
+        and (user is None or type(user) is str)
+    ):
+        return
+    fields = (
+        original,
+        expires,
+        cookie.secure,
+        cookie.http_only,
+        path,
+        domain,
+        cookie.same_site,
+        cookie.priority,
+        cookie.partitioned,
+        created,
+        None,  # deadline_ms: not stored; worked out anew on each load
+        user,
+    )
+    if len(_RECORD_CACHE) >= _RECORD_CACHE_SIZE:
+        _RECORD_CACHE.clear()
+    _RECORD_CACHE[text] = (fields, data.copy())
+
+
+_YEAR_10000_MS = 253_402_300_800_000
+_CANONICAL_SAME_SITE = frozenset((None, "lax", "strict", "none"))
+_CANONICAL_PRIORITY = frozenset((None, "low", "medium", "high"))
 _RECORD_CACHE: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 _RECORD_CACHE_SIZE = 1024
 #: Longer records are parsed every time: the cache holds at most ~2 MB.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, NoReturn
+from weakref import ref
 
 from ._errors import UsageError
 
@@ -53,13 +54,23 @@ class Session(MutableMapping[str, Any]):
     store: under a driver, await what they return.
     """
 
-    __slots__ = ("_data", "_pristine", "_machine", "cookie")
+    __slots__ = ("_data", "_pristine", "_machine_ref", "cookie")
 
     def __init__(self, machine: SessionMachine, data: dict[str, Any], cookie: SessionCookie) -> None:
-        self._machine = machine
+        # Weakly: the machine holds its session, and a cycle between the two
+        # would leave every request's session to the garbage collector
+        # instead of freeing it as soon as the request lets go.
+        self._machine_ref = ref(machine)
         self._data = data
         self._pristine = True
         self.cookie = cookie
+
+    @property
+    def _machine(self) -> SessionMachine:
+        machine = self._machine_ref()
+        if machine is None:
+            raise UsageError("the request this session belonged to is over")
+        return machine
 
     def _spoil(self) -> None:
         self._machine._before_change()

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from helpers import NOW, TextStore, drive, make_id, options, signed_cookie
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from sansio_session import SessionMachine, SessionOptions, http_date
@@ -160,3 +160,68 @@ def test_record_dates_from_one_second_to_the_next(moments: list[int]) -> None:
     for ms in sorted(moments) + moments:
         expected = datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         assert _iso(ms) == expected + ".%03dZ" % (ms % 1000)
+
+
+# A record remembered as it was saved reads back exactly as a parse of its
+# text would: same cookie, same data; and one the parse would refuse is
+# never remembered.
+
+_COOKIE_VALUES = {
+    "original_max_age_ms": st.none() | st.integers(-(10**16), 10**16) | st.floats(allow_nan=False),
+    "expires_ms": st.none() | st.integers(-(10**3), 300_000_000_000_000),
+    "secure": st.booleans() | st.sampled_from([0, 1]),
+    "http_only": st.booleans(),
+    "path": st.sampled_from(["/", "/app", "/a;b", "/x\x01"]),
+    "domain": st.none() | st.sampled_from(["example.com", "bad;domain"]),
+    "same_site": st.none() | st.sampled_from(["lax", "strict", "none", "Lax", "bogus"]),
+    "priority": st.none() | st.sampled_from(["low", "medium", "high", "HIGH", "urgent"]),
+    "partitioned": st.booleans(),
+    "created_ms": st.none() | st.integers(0, 10**13) | st.just(True),
+    "user": st.none() | st.sampled_from(["ann", "é\u2028"]),
+    "deadline_ms": st.none() | st.integers(0, 10**13),
+}
+_SCALAR = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+)
+
+
+@settings(max_examples=600)
+@given(
+    cookie_values=st.fixed_dictionaries(_COOKIE_VALUES),
+    data=st.dictionaries(st.text(min_size=1).filter(lambda k: k != "cookie"), _SCALAR, max_size=4),
+)
+def test_a_remembered_record_reads_as_its_parse(cookie_values: dict[str, Any], data: dict[str, Any]) -> None:
+    from sansio_session._record import (
+        _RECORD_CACHE,
+        CorruptRecord,
+        SessionCookie,
+        _decode_record,
+        decode_record,
+        dump_data,
+        encode_record,
+        remember_record,
+    )
+
+    cookie = SessionCookie(now_ms=1000, **cookie_values)
+    try:
+        text = encode_record(cookie, dump_data(data))
+    except (TypeError, ValueError):
+        return  # not a record anyone could write
+    _RECORD_CACHE.pop(text, None)
+    remember_record(text, cookie, data)
+    try:
+        fresh_cookie, fresh_data, _ = _decode_record(text, 5000)
+    except CorruptRecord:
+        assert text not in _RECORD_CACHE
+        return
+    if text not in _RECORD_CACHE:
+        return  # not kept (a field not in its parsed form): the parse decides
+    event("compared")
+    kept_cookie, kept_data = decode_record(text, now_ms=5000)
+    fields = ("original_max_age_ms", "expires_ms", "secure", "http_only", "path", "domain")
+    fields += ("same_site", "priority", "partitioned", "created_ms", "deadline_ms", "user", "_now_ms")
+    for name in fields:
+        assert getattr(kept_cookie, name) == getattr(fresh_cookie, name), name
+        assert type(getattr(kept_cookie, name)) is type(getattr(fresh_cookie, name)), name
+    assert kept_data == fresh_data
+    assert [type(v) for v in kept_data.values()] == [type(v) for v in fresh_data.values()]

@@ -431,3 +431,21 @@ def test_a_new_session_nobody_asks_for_is_never_made(save_uninitialized: bool) -
         assert asked and decision is not None and store.calls == [("set", action.sid)]
     else:
         assert (asked, decision, action, store.calls) == ([], None, None, [])
+
+
+def test_a_session_kept_past_its_request_says_so() -> None:
+    # The session refers to its machine weakly (no reference cycle per
+    # request): once the request let go of the machine, using the session
+    # is a clear UsageError, and its data can still be read.
+    import gc
+
+    machine = SessionMachine(options())
+    machine.begin(None, now=NOW)
+    session = machine.session
+    assert session is not None
+    session["views"] = 1
+    del machine
+    gc.collect()
+    assert session.get("views") == 1
+    with pytest.raises(UsageError, match="the request this session belonged to is over"):
+        session["views"] = 2

@@ -375,3 +375,27 @@ async def test_deferred_finishes_keep_a_connection_alive() -> None:
                 if n == 1:
                     value = data.split(b"Set-Cookie: ", 1)[1].split(b";", 1)[0]
                     cookie = b"Cookie: " + value + b"\r\n"
+
+
+@aio
+async def test_a_request_leaves_no_garbage_cycle() -> None:
+    # Everything a request made is freed as soon as Tornado lets go of it,
+    # not left for the cyclic garbage collector.
+    import gc
+
+    from sansio_session import SessionMachine
+
+    async with serving(ROUTES, InlineStore()) as client:
+        await client.fetch("/end/return")  # a session to come back with
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(5):
+                assert (await client.fetch("/end/return")).code == 200
+            gc.collect()
+            ours = (Session, SessionMachine, SessionMixin)
+            left = [type(o).__name__ for o in gc.garbage if isinstance(o, ours)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    assert left == []

@@ -106,6 +106,9 @@ class Sessions:
         self.clock = clock
         self._inline = runs_inline(store)
 
+    def _execute(self, machine: SessionMachine, action: Action | None) -> Coroutine[Any, Any, None]:
+        return _intent(self, machine, action)
+
     async def sessions_of(self, user: str) -> list[str]:
         """The ids of ``user``'s live sessions (Session.bind), from the store."""
         timeout = self.options.store_timeout
@@ -177,7 +180,9 @@ class RequestSession:
 
     def _begin(self) -> Action | None:
         cookie, path, tls, secure, forwarded_proto = self._start
-        machine = self._machine = SessionMachine(self._sessions.options, executor=self._execute)
+        # The executor is the Sessions' own: one of ours would make a cycle
+        # (machine -> executor -> us -> machine) for the garbage collector.
+        machine = self._machine = SessionMachine(self._sessions.options, executor=self._sessions._execute)
         return machine.begin(
             cookie,
             now=self._sessions.clock(),
@@ -243,25 +248,6 @@ class RequestSession:
             added.append((name.lower(), value))
         return added
 
-    async def _run(self, action: Action, started: Any = NOT_STARTED) -> StoreError | None:
-        store = self._sessions.store
-        timeout = self._sessions.options.store_timeout
-        # A compare-and-set save that met a newer record gives back the
-        # merged save to run next: go on until the machine asks for nothing.
-        next_action: Action | None = action
-        while next_action is not None:
-            try:
-                if started is NOT_STARTED:
-                    result = await call_store(store, next_action, timeout)
-                else:
-                    # The inline call's awaitable result.
-                    result = await awaited(started, timeout)
-                    started = NOT_STARTED
-            except Exception as exc:
-                return self.machine.store_failed(next_action, exc)
-            next_action = self.machine.store_done(next_action, result)
-        return None
-
     def _settle(self, action: Action) -> Coroutine[Any, Any, None] | None:
         # A load or a commit: the machine says whether a failure ends the
         # request (FAILED) or lets it go on (on_store_failure="continue").
@@ -288,15 +274,37 @@ class RequestSession:
         return None
 
     async def _settle_later(self, action: Action, started: Any = NOT_STARTED) -> None:
-        failure = await self._run(action, started)
-        if failure is not None and self.machine.phase is Phase.FAILED:
+        machine = self.machine
+        failure = await _run(self._sessions, machine, action, started)
+        if failure is not None and machine.phase is Phase.FAILED:
             raise failure
 
-    def _execute(self, machine: SessionMachine, action: Action | None) -> Coroutine[Any, Any, None]:
-        return self._intent(action)
 
-    async def _intent(self, action: Action | None) -> None:
-        if action is not None:
-            failure = await self._run(action)
-            if failure is not None:
-                raise failure
+async def _run(
+    sessions: Sessions, machine: SessionMachine, action: Action, started: Any = NOT_STARTED
+) -> StoreError | None:
+    store = sessions.store
+    timeout = sessions.options.store_timeout
+    # A compare-and-set save that met a newer record gives back the
+    # merged save to run next: go on until the machine asks for nothing.
+    next_action: Action | None = action
+    while next_action is not None:
+        try:
+            if started is NOT_STARTED:
+                result = await call_store(store, next_action, timeout)
+            else:
+                # The inline call's awaitable result.
+                result = await awaited(started, timeout)
+                started = NOT_STARTED
+        except Exception as exc:
+            return machine.store_failed(next_action, exc)
+        next_action = machine.store_done(next_action, result)
+    return None
+
+
+async def _intent(sessions: Sessions, machine: SessionMachine, action: Action | None) -> None:
+    # What the session's intents (save, regenerate, ...) return.
+    if action is not None:
+        failure = await _run(sessions, machine, action)
+        if failure is not None:
+            raise failure

@@ -416,3 +416,32 @@ def test_a_deferred_session_first_used_late_keeps_to_what_the_response_did(then:
 
     run(main)
     assert store.events == []
+
+
+def test_a_request_leaves_no_garbage_cycle() -> None:
+    # Everything a request made is freed as soon as the server lets go of
+    # it, not left for the cyclic garbage collector.
+    import gc
+
+    from sansio_session import Session, SessionMachine
+
+    left: list[str] = []
+
+    async def main() -> None:
+        async with in_memory(with_sessions(counter, options(), MemoryStore())) as connect:
+            client = Client(connect())
+            await client.request("GET", "/")  # a session to come back with
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                for _ in range(5):
+                    assert (await client.request("GET", "/")).status == 200
+                gc.collect()
+                ours = (Session, SessionMachine, RequestSession)
+                left.extend(type(o).__name__ for o in gc.garbage if isinstance(o, ours))
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+
+    run(main)
+    assert left == []

@@ -22,6 +22,7 @@
 # mypy: disable-error-code="no-untyped-call"
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from twisted.internet import defer
@@ -175,7 +176,7 @@ class SessionResource:
         load = machine.begin(
             header,
             now=shared.reactor.seconds(),
-            tls=request.isSecure,  # asked only if the cookie's Secure depends on it
+            tls=_TLS(request),  # asked only if the cookie's Secure depends on it
             forwarded_proto=None if proto is None else proto.decode("latin-1"),
             path=request.path.decode("latin-1"),
         )
@@ -241,6 +242,20 @@ def _crashed(failure: Failure, request: Request) -> None:
     _log.failure("rendering a session request failed", failure=failure)
     if not request.finished:
         request.processingFailed(failure)
+
+
+class _TLS:
+    # Whether the request came over TLS, for the machine to ask only if it
+    # needs to know. It holds the request weakly: the request holds the
+    # machine, and a cycle would leave every request to the garbage collector.
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Request) -> None:
+        self._request = weakref.ref(request)
+
+    def __call__(self) -> bool:
+        request = self._request()
+        return request is not None and bool(request.isSecure())
 
 
 class _Later:

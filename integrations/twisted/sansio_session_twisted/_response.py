@@ -123,6 +123,7 @@ class Response:
         if getattr(self._request, "_disconnected", False):
             # The client has gone (Twisted's own flag, which connectionLost
             # sets): there is nobody to send the rest to.
+            self._release()
             return
         request = self._request
         if (
@@ -169,7 +170,16 @@ class Response:
             # Twisted's finish() would send the headers with write(b""), which
             # is ours now; we send them here instead.
             self._write(b"".join(held or ()))
+        self._release()
         self._finish()
+
+    def _release(self) -> None:
+        # Give the request its own write and finish back: our bound methods
+        # on it are a reference cycle (request -> Response -> request) that
+        # would leave every request to the garbage collector.
+        own = vars(self._request)
+        own.pop("write", None)
+        own.pop("finish", None)
 
     def _replace_with_error(self, reason: str) -> None:
         request = self._request

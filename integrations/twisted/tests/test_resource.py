@@ -480,3 +480,25 @@ def test_a_session_first_used_after_the_headers_stores_nothing(serve: Serve) -> 
     assert (status, body) == (200, b"early;late")
     assert "set-cookie" not in {name.lower() for name in headers}
     assert log.drain() == []
+
+
+def test_a_request_leaves_no_garbage_cycle(serve: Serve) -> None:
+    # Everything a request made is freed as soon as Twisted lets go of it,
+    # not left for the cyclic garbage collector.
+    from sansio_session import Session, SessionMachine
+    from sansio_session_twisted._response import Response
+
+    site = serve(SessionResource(directory(count=Counter()), OPTIONS, MemoryStore()))
+    site.request("GET", "/count")  # a session to come back with
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(5):
+            assert site.request("GET", "/count")[0] == 200
+        gc.collect()
+        ours = (Session, SessionMachine, Response, server.Request)
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, ours)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
