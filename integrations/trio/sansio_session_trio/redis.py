@@ -170,7 +170,14 @@ class RedisStore:
 
     async def _request(self, conn: _Connection, commands: tuple[Command, ...]) -> list[Any]:
         reply = _Reply()
-        async with conn.send_lock:
+        lock = conn.send_lock
+        try:
+            # Uncontended, as it nearly always is, the lock is taken without
+            # a trip through the scheduler (send_all checkpoints anyway).
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
             data = conn.protocol.send(commands, reply)
             try:
                 await conn.stream.send_all(data)
@@ -179,6 +186,8 @@ class RedisStore:
             except BaseException:
                 self._drop(conn, "redis write interrupted")
                 raise
+        finally:
+            lock.release()
         await reply.event.wait()
         if isinstance(reply.outcome, StoreError):
             raise reply.outcome
