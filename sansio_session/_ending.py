@@ -13,7 +13,7 @@ from ._machine_base import ORIGINAL, MachineBase, _cookie_shape
 from ._options import SessionOptions
 from ._record import dump_data, encode_record
 from ._signing import sign
-from ._state import Call, Phase
+from ._state import LEGAL_IN, Call, Phase
 from ._store import BROWSER_SESSION_TTL
 
 __all__ = ["EndingMixin"]
@@ -21,6 +21,8 @@ __all__ = ["EndingMixin"]
 log = logging.getLogger("sansio_session")
 
 _EXPIRED_COOKIE = 0.0  # Thu, 01 Jan 1970 00:00:00 GMT
+_SET_COOKIE_IN = LEGAL_IN[Call.SET_COOKIE]
+_COMMIT_IN = LEGAL_IN[Call.COMMIT]
 
 
 class EndingMixin(MachineBase):
@@ -75,7 +77,8 @@ class EndingMixin(MachineBase):
     def set_cookie(self, now: float | None = None) -> SetCookie | None:
         """The cookie decision, taken as the headers are written. Call it once."""
         came_from = self.phase
-        self._enter(Call.SET_COOKIE)
+        if came_from not in _SET_COOKIE_IN:
+            self._enter(Call.SET_COOKIE)
         if self._cookie_decided:
             self.phase = Phase.ERROR
             raise UsageError("set_cookie() was already called for this request")
@@ -158,7 +161,8 @@ class EndingMixin(MachineBase):
         streamed one after it and before the final bytes.
         """
         came_from = self.phase
-        self._enter(Call.COMMIT)
+        if came_from not in _COMMIT_IN:
+            self._enter(Call.COMMIT)
         if came_from is Phase.FAILED:
             return None
         if now is not None:

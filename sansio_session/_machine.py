@@ -22,7 +22,7 @@ from ._intents import IntentsMixin
 from ._machine_base import Executor
 from ._session import Session
 from ._signing import unsign_bytes
-from ._state import Call, Phase
+from ._state import LEGAL_IN, Call, Phase
 from ._store import Conflict
 
 __all__ = ["SessionMachine", "Executor"]
@@ -36,6 +36,9 @@ MAX_CONFLICTS = 100
 
 #: How many verified cookie values the options remember (SessionOptions.verified_ids).
 VERIFIED_IDS = 4096
+
+_BEGIN_IN = LEGAL_IN[Call.BEGIN]
+_STORE_DONE_IN = LEGAL_IN[Call.STORE_DONE]
 
 
 class SessionMachine(IntentsMixin, EndingMixin):
@@ -69,7 +72,8 @@ class SessionMachine(IntentsMixin, EndingMixin):
         a validly signed id of the right shape, else None and the session is
         a new one (no store call at all).
         """
-        self._enter(Call.BEGIN)
+        if self.phase not in _BEGIN_IN:
+            self._enter(Call.BEGIN)
         options = self.options
         self.now_ms = now_ms = int(now * 1000)
         # Whether the request is secure is worked out only if something asks
@@ -124,7 +128,8 @@ class SessionMachine(IntentsMixin, EndingMixin):
         same way). Otherwise it returns None.
         """
         came_from = self.phase
-        self._enter(Call.STORE_DONE)
+        if came_from not in _STORE_DONE_IN:
+            self._enter(Call.STORE_DONE)
         if isinstance(result, Conflict) and isinstance(action, Save):
             return self._conflicted(action, result, came_from)
         if isinstance(action, Save):

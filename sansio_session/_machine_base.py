@@ -227,10 +227,11 @@ class MachineBase:
         return session
 
     def _adopt(self, result: object, now_ms: int) -> bool:
-        store_expiry = None
-        if isinstance(result, StoredRecord):
+        store_expiry_ms = None
+        if type(result) is StoredRecord or isinstance(result, StoredRecord):
             text: object = result.text
-            store_expiry = result.expires_at
+            expires_at = result.expires_at
+            store_expiry_ms = None if expires_at is None else int(expires_at * 1000)
         else:
             text = result
         try:
@@ -238,10 +239,10 @@ class MachineBase:
         except CorruptRecord as exc:
             self._event("corrupt_record", reason=str(exc))
             return False
-        if store_expiry is not None and cookie.expires_ms is not None:
+        if store_expiry_ms is not None and cookie.expires_ms is not None:
             # The store's own expiry is the real one: a touch moves it without
             # rewriting the record (connect-redis's EXPIRE).
-            cookie.expires_ms = int(store_expiry * 1000)
+            cookie.expires_ms = store_expiry_ms
         absolute = self.options.absolute_timeout
         legacy = absolute is not None and cookie.created_ms is None
         if absolute is not None:
@@ -256,7 +257,7 @@ class MachineBase:
         if cookie.expires_ms is not None and cookie.expires_ms <= now_ms:
             self._event("expired")
             return False
-        self._store_expiry_ms = None if store_expiry is None else int(store_expiry * 1000)
+        self._store_expiry_ms = store_expiry_ms
         self._session = Session(
             self,  # type: ignore[arg-type]
             data,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Phase", "Call", "TRANSITIONS"]
+__all__ = ["Phase", "Call", "TRANSITIONS", "LEGAL_IN"]
 
 
 class Phase(enum.Enum):
@@ -103,4 +103,10 @@ TRANSITIONS: dict[Phase, dict[Call, frozenset[Phase]]] = {
         C.COMMIT: frozenset({P.FAILED}),
     },
     P.ERROR: {},
+}
+
+#: For each call, the phases it is legal in (read off TRANSITIONS), so that
+#: the machine's busiest calls check their phase without a method call.
+LEGAL_IN: dict[Call, frozenset[Phase]] = {
+    call: frozenset(phase for phase, calls in TRANSITIONS.items() if call in calls) for call in Call
 }
