@@ -228,7 +228,7 @@ class MachineBase:
 
     def _adopt(self, result: object, now_ms: int) -> bool:
         store_expiry_ms = None
-        if type(result) is StoredRecord or isinstance(result, StoredRecord):
+        if isinstance(result, StoredRecord):
             text: object = result.text
             expires_at = result.expires_at
             store_expiry_ms = None if expires_at is None else int(expires_at * 1000)

@@ -157,13 +157,12 @@ class SessionResource:
             return NOT_DONE_YET
         if pending is None:
             return self._render_now(request, machine)
-        else:
-            pending.addCallbacks(
-                lambda _: self._render(request, machine),
-                _trap_store_error,
-                errbackArgs=(self._load_failed, request, machine),
-            )
-            pending.addErrback(_crashed, request)
+        pending.addCallbacks(
+            lambda _: self._render(request, machine),
+            _trap_store_error,
+            errbackArgs=(self._load_failed, request, machine),
+        )
+        pending.addErrback(_crashed, request)
         # The wrapped resource renders through request.render(), which sends
         # its result itself; for Twisted this render has gone asynchronous.
         return NOT_DONE_YET
